@@ -1,0 +1,1 @@
+"""Beam jobs of storyteller, one module per stage, with the pure text functions they use."""

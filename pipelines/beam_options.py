@@ -17,4 +17,7 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
             args.append(f"--direct_num_workers={os.cpu_count() or 1}")
         if not any(arg.startswith("--direct_running_mode") for arg in args):
             args.append("--direct_running_mode=multi_processing")
+    if not any(arg.startswith("--default_sdk_harness_log_level") for arg in args):
+        # Worker processes log every gRPC channel at INFO; progress lines are ours to print.
+        args.append("--default_sdk_harness_log_level=WARNING")
     return PipelineOptions(args, save_main_session=False)

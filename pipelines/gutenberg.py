@@ -24,6 +24,13 @@ _NOTE = re.compile(
 )
 _GUTENBERG_MENTION = re.compile(r"project gutenberg|gutenberg\.org|gutenberg-tm|\bp\s*g\s*license", re.I)
 _ILLUSTRATION_BLOCK = re.compile(r"\[(Illustration|Frontispiece)[^\]]*\]", re.IGNORECASE | re.DOTALL)
+# Illustrated editions put the chapter heading inside the illustration caption: keep such lines.
+_HEADING_IN_CAPTION = re.compile(r"^\s*(chapter|book|volume|part|letter)\b.*$", re.IGNORECASE | re.MULTILINE)
+
+
+def _keep_headings(block: re.Match) -> str:
+    headings = [line.group(0).strip().rstrip("]") for line in _HEADING_IN_CAPTION.finditer(block.group(0))]
+    return "\n\n" + "\n\n".join(headings) + "\n\n" if headings else ""
 
 
 def strip_gutenberg(text: str) -> str:
@@ -38,7 +45,7 @@ def strip_gutenberg(text: str) -> str:
     end = _END.search(text)
     if end:
         text = text[: end.start()]
-    return _ILLUSTRATION_BLOCK.sub("", text)
+    return _ILLUSTRATION_BLOCK.sub(_keep_headings, text)
 
 
 def is_boilerplate(paragraph: str) -> bool:

@@ -35,7 +35,7 @@ class NovelParams:
     # A paragraph longer than this is not prose (a dump, a binary blob that decoded): rejected.
     max_paragraph_chars: int = 20_000
     # A "sentence" longer than this means splitting failed (no punctuation): its paragraph is rejected.
-    max_sentence_tokens: int = 400
+    max_sentence_tokens: int = 1000
     # Work is spread across cores in chunks of about this many characters.
     chunk_chars: int = 50_000
 

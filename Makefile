@@ -1,0 +1,41 @@
+# storyteller: `make install`, `make test`, `make demo`, `make bench`, `make lint`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SHARED ?= ../shared
+DEMO_WS ?= workspace/demo
+
+.PHONY: install test test-fast bench demo lint clean
+
+install: $(STAMP)
+
+# torch first and alone: any requirement that admits a newer torch pulls a multi-GB CUDA build.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python bench/corpus.py --novels '$(SHARED)/data/novels/*/*.txt.gz'
+
+demo: install
+	$(BIN)/storyteller corpus novels --input '$(SHARED)/data/novels/*/*.txt.gz' --name novels --workspace $(DEMO_WS)
+	$(BIN)/storyteller corpus captions --input $(SHARED)/data/captions/flickr8k/Flickr8k.token.txt.gz --format flickr8k --name flickr8k --workspace $(DEMO_WS)
+	$(BIN)/storyteller corpus captions --input $(SHARED)/data/captions/coco2017/captions_val2017.json.gz --format coco --name coco --workspace $(DEMO_WS)
+	$(BIN)/storyteller corpus captions --input '$(SHARED)/data/captions/multi30k/task2/raw/*.en.gz' --format multi30k --name multi30k --workspace $(DEMO_WS)
+	$(BIN)/storyteller vocab --corpus novels --size 20000 --workspace $(DEMO_WS)
+	$(BIN)/storyteller vocab --corpus flickr8k,coco,multi30k --size 20000 --name captions --workspace $(DEMO_WS)
+	$(BIN)/python -m flows.summary --workspace $(DEMO_WS)
+
+clean:
+	rm -rf $(VENV) workspace

@@ -1,0 +1,34 @@
+"""A table of every corpus and vocabulary in a workspace: what `make demo` prints at the end."""
+
+import argparse
+import json
+from pathlib import Path
+
+from flows.report import table
+from pipelines.manifest import META_FILE
+
+
+def workspace_summary(workspace: Path) -> str:
+    rows = []
+    for meta_path in sorted((workspace / "corpora").glob(f"*/*/{META_FILE}")):
+        meta = json.loads(meta_path.read_text())
+        stats = meta.get("stats", {})
+        rows.append([f"{meta_path.parent.parent.name}/{meta_path.parent.name}", meta["shards"], meta["rows"],
+                     stats.get("records_in", 0), stats.get("records_out", 0), stats.get("records_rejected", 0)])
+    corpora = table(["artifact", "shards", "rows", "records in", "out", "rejected"], rows)
+    vocab_rows = []
+    for meta_path in sorted((workspace / "vocab").glob("*.meta.json")):
+        meta = json.loads(meta_path.read_text())
+        vocab_rows.append([meta_path.name.removesuffix(".meta.json"), meta["words"], meta["tokens"], meta["sequences"]])
+    vocabularies = table(["vocabulary", "words", "tokens", "sequences"], vocab_rows)
+    return f"{corpora}\n\n{vocabularies}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workspace", type=Path, required=True)
+    print(workspace_summary(parser.parse_args().workspace))
+
+
+if __name__ == "__main__":
+    main()

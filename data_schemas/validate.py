@@ -21,9 +21,7 @@ def check_schema(actual: pa.Schema, expected: pa.Schema, where: str) -> None:
             )
         found = actual.field(field.name).type
         if not found.equals(field.type):
-            raise SchemaMismatchError(
-                f"{where}: column '{field.name}' has type {found}, expected {field.type}."
-            )
+            raise SchemaMismatchError(f"{where}: column '{field.name}' has type {found}, expected {field.type}.")
     extra = [name for name in actual.names if name not in set(expected.names)]
     if extra:
         raise SchemaMismatchError(f"{where}: unexpected column(s) {extra}.")

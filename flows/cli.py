@@ -10,8 +10,10 @@ from pipelines import captions, novels, vocab
 from pipelines.caption_formats import FORMATS, CaptionColumns
 from pipelines.passages import PassageBounds
 
-BEAM_EPILOG = ("Any other --flag is a Beam pipeline option, e.g. --runner=FnApiRunner (default, all cores), "
-               "--direct_num_workers=N, --runner=FlinkRunner --flink_master=HOST:PORT.")
+BEAM_EPILOG = (
+    "Any other --flag is a Beam pipeline option, e.g. --runner=FnApiRunner (default, all cores), "
+    "--direct_num_workers=N, --runner=FlinkRunner --flink_master=HOST:PORT."
+)
 
 
 def _workspace(parser: argparse.ArgumentParser) -> None:
@@ -26,8 +28,12 @@ def _add_novels(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-passage-tokens", type=int, default=100, help="a passage closes once it has this many tokens")
     p.add_argument("--max-passage-tokens", type=int, default=150, help="a passage avoids growing past this")
     p.add_argument("--max-paragraph-chars", type=int, default=20_000, help="longer paragraphs are rejected")
-    p.add_argument("--max-sentence-tokens", type=int, default=1000,
-                   help="a paragraph with a longer sentence is rejected (failed splitting)")
+    p.add_argument(
+        "--max-sentence-tokens",
+        type=int,
+        default=1000,
+        help="a paragraph with a longer sentence is rejected (failed splitting)",
+    )
     p.set_defaults(run=_run_novels)
 
 

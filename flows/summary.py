@@ -13,8 +13,16 @@ def workspace_summary(workspace: Path) -> str:
     for meta_path in sorted((workspace / "corpora").glob(f"*/*/{META_FILE}")):
         meta = json.loads(meta_path.read_text())
         stats = meta.get("stats", {})
-        rows.append([f"{meta_path.parent.parent.name}/{meta_path.parent.name}", meta["shards"], meta["rows"],
-                     stats.get("records_in", 0), stats.get("records_out", 0), stats.get("records_rejected", 0)])
+        rows.append(
+            [
+                f"{meta_path.parent.parent.name}/{meta_path.parent.name}",
+                meta["shards"],
+                meta["rows"],
+                stats.get("records_in", 0),
+                stats.get("records_out", 0),
+                stats.get("records_rejected", 0),
+            ]
+        )
     corpora = table(["artifact", "shards", "rows", "records in", "out", "rejected"], rows)
     vocab_rows = []
     for meta_path in sorted((workspace / "vocab").glob("*.meta.json")):

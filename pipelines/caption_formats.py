@@ -50,8 +50,9 @@ def source_stem(path: str) -> str:
     return re.sub(r"(\.(txt|json|jsonl|csv|en|tsv))*(\.gz)?$", "", name)
 
 
-def parse_captions(path: str, fmt: str, columns: CaptionColumns, split: str | None,
-                   image_splits: str | None) -> Iterator[Parsed]:
+def parse_captions(
+    path: str, fmt: str, columns: CaptionColumns, split: str | None, image_splits: str | None
+) -> Iterator[Parsed]:
     """Records of one caption file; raises UnreadableTextError when the file as a whole is unusable."""
     text = read_text(path).text
     if fmt == "coco":
@@ -74,19 +75,28 @@ def _coco(text: str, path: str, split: str | None) -> Iterator[Parsed]:
         annotations = data["annotations"]
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise UnreadableTextError(f"not a COCO captions JSON (needs an 'annotations' list): {error}") from error
-    file_names = {image.get("id"): image.get("file_name") for image in data.get("images", []) if isinstance(image, dict)}
+    file_names = {
+        image.get("id"): image.get("file_name") for image in data.get("images", []) if isinstance(image, dict)
+    }
     if split is None:
         match = re.search(r"(train|val|test)\d*", Path(path).name)
         split = match.group(1) if match else None
     for number, annotation in enumerate(annotations):
         location = f"annotation {number}"
-        if not isinstance(annotation, dict) or not isinstance(annotation.get("caption"), str) \
-                or annotation.get("image_id") is None:
-            yield BadRecord(location, "annotation lacks a string 'caption' or an 'image_id'", json.dumps(annotation)[:200])
+        if (
+            not isinstance(annotation, dict)
+            or not isinstance(annotation.get("caption"), str)
+            or annotation.get("image_id") is None
+        ):
+            yield BadRecord(
+                location, "annotation lacks a string 'caption' or an 'image_id'", json.dumps(annotation)[:200]
+            )
             continue
         image = annotation["image_id"]
         caption_id = annotation.get("id", f"{source_stem(path)}#{number}")
-        yield CaptionRecord(str(caption_id), str(file_names.get(image) or image), split, annotation["caption"], location)
+        yield CaptionRecord(
+            str(caption_id), str(file_names.get(image) or image), split, annotation["caption"], location
+        )
 
 
 def _flickr8k_splits(path: str) -> dict[str, str]:
@@ -161,8 +171,7 @@ def _jsonl(text: str, path: str, columns: CaptionColumns, split: str | None) -> 
             if not isinstance(row, dict):
                 raise ValueError("line is JSON but not an object")
             record_id = _field(row, columns.id) if columns.id else f"{stem}#{number}"
-            yield CaptionRecord(record_id, _field(row, columns.image), split,
-                                _field(row, columns.text), location)
+            yield CaptionRecord(record_id, _field(row, columns.image), split, _field(row, columns.text), location)
         except (json.JSONDecodeError, ValueError, KeyError) as error:
             yield BadRecord(location, f"invalid JSON line: {error}", line)
 
@@ -170,13 +179,19 @@ def _jsonl(text: str, path: str, columns: CaptionColumns, split: str | None) -> 
 def _csv(text: str, path: str, columns: CaptionColumns, split: str | None) -> Iterator[Parsed]:
     stem = source_stem(path)
     reader = csv.DictReader(io.StringIO(text))
-    missing = [name for name in (columns.text, columns.image, columns.id) if name and name not in (reader.fieldnames or [])]
+    missing = [
+        name for name in (columns.text, columns.image, columns.id) if name and name not in (reader.fieldnames or [])
+    ]
     if missing:
-        raise UnreadableTextError(f"CSV header {reader.fieldnames} lacks column(s) {missing}; see --text-column/--image-column")
+        raise UnreadableTextError(
+            f"CSV header {reader.fieldnames} lacks column(s) {missing}; see --text-column/--image-column"
+        )
     for number, row in enumerate(reader, start=2):
         location = f"line {number}"
         if None in row or any(row.get(name) is None for name in reader.fieldnames or []):
-            yield BadRecord(location, f"row's field count differs from the header's {len(reader.fieldnames or [])}", str(row))
+            yield BadRecord(
+                location, f"row's field count differs from the header's {len(reader.fieldnames or [])}", str(row)
+            )
             continue
         record_id = row[columns.id] if columns.id else f"{stem}#{number}"
         yield CaptionRecord(record_id, row[columns.image], split, row[columns.text], location)

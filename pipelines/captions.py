@@ -1,6 +1,6 @@
 """Beam job: caption files to tokenised `captions` shards, one shard per input file.
 
-    parse file (format) -> chunks of records -> [spread] -> Treebank tokens -> [regroup] -> captions
+parse file (format) -> chunks of records -> [spread] -> Treebank tokens -> [regroup] -> captions
 """
 
 import glob
@@ -108,15 +108,19 @@ def output_folders(workspace: Path, name: str) -> dict[str, Path]:
     }
 
 
-def run(input_pattern: str, name: str, workspace: Path, params: CaptionParams,
-        beam_args: list[str] | None = None) -> StageReport:
+def run(
+    input_pattern: str, name: str, workspace: Path, params: CaptionParams, beam_args: list[str] | None = None
+) -> StageReport:
     """Parse and tokenise every caption file matching `input_pattern` into `corpora/<name>/captions`."""
     sources = list_caption_files(input_pattern)
     outputs = output_folders(Path(workspace), name)
 
     def build(pipeline: beam.Pipeline, tasks: list[ShardTask]) -> None:
-        write = WriteShard(lambda task, chunks: assemble_captions(task, chunks, outputs["captions"]),
-                           outputs["rejects"], [outputs["captions"]])
+        write = WriteShard(
+            lambda task, chunks: assemble_captions(task, chunks, outputs["captions"]),
+            outputs["rejects"],
+            [outputs["captions"]],
+        )
         build_sharded_job(
             pipeline,
             tasks,

@@ -119,7 +119,7 @@ def _sections(body: str) -> list[_Section]:
         leading = _LEADING_HEADING.match(paragraph)
         if leading:
             sections.append(_Section(heading_key(leading.group(0).strip()) or ("", ""), []))
-            paragraph = paragraph[leading.end():]
+            paragraph = paragraph[leading.end() :]
         if not _is_noise(paragraph) and not is_boilerplate(paragraph):
             sections[-1].paragraphs.append(paragraph)
     return sections
@@ -151,9 +151,7 @@ def chapter_paragraphs(body: str) -> BookBody:
     sections = _sections(body)
     total = sum(len(section.paragraphs) for section in sections)
     chapters = [
-        s.paragraphs
-        for s in _after_contents(sections)
-        if s.key is not None and s.words() >= _MIN_CHAPTER_WORDS
+        s.paragraphs for s in _after_contents(sections) if s.key is not None and s.words() >= _MIN_CHAPTER_WORDS
     ]
     first_chapter = 1
     if not chapters:

@@ -41,7 +41,7 @@ def strip_gutenberg(text: str) -> str:
     """
     start = _START.search(text, 0, len(text) // 2 + 1)
     if start:
-        text = text[start.end():]
+        text = text[start.end() :]
     end = _END.search(text)
     if end:
         text = text[: end.start()]

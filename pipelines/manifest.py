@@ -41,9 +41,7 @@ def code_version() -> str:
 
 
 def stage_key(stage: str, inputs: list[dict], params: dict) -> str:
-    payload = json.dumps(
-        {"stage": stage, "inputs": inputs, "params": params, "code": code_version()}, sort_keys=True
-    )
+    payload = json.dumps({"stage": stage, "inputs": inputs, "params": params, "code": code_version()}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -94,8 +92,10 @@ class Stage:
     def finish(self, metas: dict[Path, dict]) -> None:
         """Record each output's `_meta.json` (the mark of completion) and drop the run marker."""
         for folder in self.outputs:
-            write_json_atomic(folder / META_FILE, {"stage": self.name, "key": self.key,
-                                                   "code_version": code_version(), **metas[folder]})
+            write_json_atomic(
+                folder / META_FILE,
+                {"stage": self.name, "key": self.key, "code_version": code_version(), **metas[folder]},
+            )
             (folder / RUN_FILE).unlink(missing_ok=True)
 
 

@@ -1,13 +1,13 @@
 """Beam job: novels (.txt, .txt.gz) to tokenised `sentences` and `passages` shards, one per book.
 
-    read file -> decode -> strip Gutenberg -> chapters of paragraphs -> chunks
-    -> [spread] -> sentence split + Treebank tokens -> [regroup by book] -> sentences, passages
+read file -> decode -> strip Gutenberg -> chapters of paragraphs -> chunks
+-> [spread] -> sentence split + Treebank tokens -> [regroup by book] -> sentences, passages
 """
 
 import glob
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import apache_beam as beam
@@ -31,7 +31,7 @@ SUFFIXES = (".txt", ".txt.gz")
 
 @dataclass(frozen=True)
 class NovelParams:
-    passages: PassageBounds = PassageBounds()
+    passages: PassageBounds = field(default_factory=PassageBounds)
     # A paragraph longer than this is not prose (a dump, a binary blob that decoded): rejected.
     max_paragraph_chars: int = 20_000
     # A "sentence" longer than this means splitting failed (no punctuation): its paragraph is rejected.
@@ -51,10 +51,7 @@ def book_id(path: str) -> str:
 def list_novels(pattern: str) -> list[str]:
     """Input files of a path, directory or glob, sorted; book ids must be unique."""
     path = Path(pattern)
-    if path.is_dir():
-        files = [str(p) for p in path.rglob("*") if p.is_file()]
-    else:
-        files = glob.glob(pattern, recursive=True)
+    files = [str(p) for p in path.rglob("*") if p.is_file()] if path.is_dir() else glob.glob(pattern, recursive=True)
     files = sorted(f for f in files if f.endswith(SUFFIXES))
     if not files:
         raise FileNotFoundError(f"no .txt or .txt.gz files match --input {pattern!r}")
@@ -75,11 +72,19 @@ def read_book(task: ShardTask, params: NovelParams) -> Iterator[Chunk]:
             raise UnreadableTextError("no prose left after removing Gutenberg boilerplate and front matter")
     except (UnreadableTextError, OSError) as error:
         reason = str(error) if isinstance(error, UnreadableTextError) else f"unreadable file: {error}"
-        yield Chunk(task, 0, rejects=[reject_row(STAGE, task.source, "", reason)],
-                    stats=Counter(records_in=1, records_rejected=1, files_rejected=1))
+        yield Chunk(
+            task,
+            0,
+            rejects=[reject_row(STAGE, task.source, "", reason)],
+            stats=Counter(records_in=1, records_rejected=1, files_rejected=1),
+        )
         return
-    info = {"book_id": book_id(task.source), "encoding": decoded.encoding,
-            "chapters": len({p.chapter for p in body.paragraphs}), "paragraphs_cleaned_away": body.dropped}
+    info = {
+        "book_id": book_id(task.source),
+        "encoding": decoded.encoding,
+        "chapters": len({p.chapter for p in body.paragraphs}),
+        "paragraphs_cleaned_away": body.dropped,
+    }
     number, items, size = 0, [], 0
     for paragraph in body.paragraphs:
         items.append(paragraph)
@@ -101,12 +106,15 @@ def tokenize_paragraphs(chunk: Chunk, params: NovelParams) -> Chunk:
         reason = None
         sentences = []
         if len(paragraph.text) > params.max_paragraph_chars:
-            reason = f"paragraph of {len(paragraph.text)} characters exceeds max_paragraph_chars={params.max_paragraph_chars}"
+            limit = params.max_paragraph_chars
+            reason = f"paragraph of {len(paragraph.text)} characters exceeds max_paragraph_chars={limit}"
         else:
             for text in split_sentences(paragraph.text):
                 tokens = tokenize(text)
                 if len(tokens) > params.max_sentence_tokens:
-                    reason = f"a sentence of {len(tokens)} tokens exceeds max_sentence_tokens={params.max_sentence_tokens}"
+                    reason = (
+                        f"a sentence of {len(tokens)} tokens exceeds max_sentence_tokens={params.max_sentence_tokens}"
+                    )
                     break
                 if tokens:
                     sentences.append((text, tokens))
@@ -119,8 +127,9 @@ def tokenize_paragraphs(chunk: Chunk, params: NovelParams) -> Chunk:
     return Chunk(chunk.task, chunk.number, tokenized, rejects, stats, chunk.info)
 
 
-def assemble_book(task: ShardTask, chunks: list[Chunk], params: NovelParams,
-                  sentences_folder: Path, passages_folder: Path) -> dict[Path, pa.Table]:
+def assemble_book(
+    task: ShardTask, chunks: list[Chunk], params: NovelParams, sentences_folder: Path, passages_folder: Path
+) -> dict[Path, pa.Table]:
     """Number the book's sentences in reading order and group them into passages."""
     book = book_id(task.source)
     chapters, texts, tokens = [], [], []
@@ -168,8 +177,13 @@ def output_folders(workspace: Path, name: str) -> dict[str, Path]:
     }
 
 
-def run(input_pattern: str, name: str, workspace: Path, params: NovelParams = NovelParams(),
-        beam_args: list[str] | None = None) -> StageReport:
+def run(
+    input_pattern: str,
+    name: str,
+    workspace: Path,
+    params: NovelParams = NovelParams(),
+    beam_args: list[str] | None = None,
+) -> StageReport:
     """Process every novel matching `input_pattern` into `corpora/<name>/{sentences,passages}`."""
     sources = list_novels(input_pattern)
     outputs = output_folders(Path(workspace), name)

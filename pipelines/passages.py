@@ -25,10 +25,9 @@ def group_passages(chapters: list[int], lengths: list[int], bounds: PassageBound
     ranges: list[tuple[int, int]] = []
     start, total = 0, 0
     for index, (chapter, length) in enumerate(zip(chapters, lengths, strict=True)):
-        if index > start and chapter != chapters[start]:
-            ranges.append((start, index))
-            start, total = index, 0
-        elif index > start and total + length > bounds.max_tokens and total * 2 >= bounds.min_tokens:
+        if (index > start and chapter != chapters[start]) or (
+            index > start and total + length > bounds.max_tokens and total * 2 >= bounds.min_tokens
+        ):
             ranges.append((start, index))
             start, total = index, 0
         total += length

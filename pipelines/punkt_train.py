@@ -17,8 +17,31 @@ from pipelines.sentences import PARAMS_PATH, params_to_json
 DEFAULT_GLOB = "../shared/data/novels/*/*.txt.gz"
 # Titles and abbreviations of period fiction that must never end a sentence, whatever the
 # counts say (Punkt learns most of them; these make the rare ones certain).
-KNOWN_ABBREVIATIONS = {"mr", "mrs", "dr", "st", "messrs", "mme", "mlle", "capt", "col", "gen", "lieut",
-                       "rev", "sir", "esq", "jun", "sen", "no", "vol", "chap", "e.g", "i.e", "viz", "etc"}
+KNOWN_ABBREVIATIONS = {
+    "mr",
+    "mrs",
+    "dr",
+    "st",
+    "messrs",
+    "mme",
+    "mlle",
+    "capt",
+    "col",
+    "gen",
+    "lieut",
+    "rev",
+    "sir",
+    "esq",
+    "jun",
+    "sen",
+    "no",
+    "vol",
+    "chap",
+    "e.g",
+    "i.e",
+    "viz",
+    "etc",
+}
 
 
 def train(paths: list[str]):
@@ -32,9 +55,7 @@ def train(paths: list[str]):
     params.abbrev_types |= KNOWN_ABBREVIATIONS - {"etc"}
     # A "sentence starter" never seen in lower case is a name that followed a title the trainer
     # had not yet learned ("Mr. Bennet"); trusting it would split every "Mr. Bennet" again.
-    params.sent_starters = {
-        word for word in params.sent_starters if params.ortho_context.get(word, 0) & _ORTHO_LC
-    }
+    params.sent_starters = {word for word in params.sent_starters if params.ortho_context.get(word, 0) & _ORTHO_LC}
     return params
 
 

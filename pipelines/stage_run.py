@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 from pipelines.beam_options import pipeline_options
 from pipelines.manifest import Stage, StageStart, file_fingerprint, stage_key
 from pipelines.progress import ShardProgress
-from pipelines.shards import finished_shards, shard_paths
 from pipelines.sharded_job import ShardTask, shard_summaries
+from pipelines.shards import finished_shards, shard_paths
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,9 @@ def run_sharded_stage(
         pending = [task for task in tasks if task.index not in done]
         if pending:
             print(f"[{stage_name}] {start.value}: {len(pending)} of {len(tasks)} shards to write", file=sys.stderr)
-            with ShardProgress(stage_name, marker, len(tasks), len(done)):
-                with beam.Pipeline(options=pipeline_options(beam_args)) as pipeline:
-                    build(pipeline, pending)
+            progress = ShardProgress(stage_name, marker, len(tasks), len(done))
+            with progress, beam.Pipeline(options=pipeline_options(beam_args)) as pipeline:
+                build(pipeline, pending)
         missing = set(range(len(tasks))) - finished_shards(marker, len(tasks))
         if missing:
             raise RuntimeError(f"{stage_name}: shards {sorted(missing)} were not written; rerun to resume.")

@@ -82,8 +82,10 @@ def build_vocab(counts: Counter, size: int) -> pa.Table:
     """The vocabulary table: `<eos>`, `UNK`, then the `size - 2` most frequent words."""
     if size < 3:
         raise ValueError(f"--size must be at least 3 (<eos>, UNK and one word), got {size}")
-    words = sorted(((word, n) for word, n in counts.items() if word not in (EOS, UNK)), key=lambda item: (-item[1], item[0]))
-    kept, left_out = words[: size - 2], words[size - 2:]
+    words = sorted(
+        ((word, n) for word, n in counts.items() if word not in (EOS, UNK)), key=lambda item: (-item[1], item[0])
+    )
+    kept, left_out = words[: size - 2], words[size - 2 :]
     unk = counts.get(UNK, 0) + sum(n for _, n in left_out)
     rows = [(EOS, counts.get(EOS, 0)), (UNK, unk), *kept]
     return pa.table(
@@ -97,15 +99,18 @@ def vocab_paths(workspace: Path, name: str) -> tuple[Path, Path]:
     return folder / f"{name}.parquet", folder / f"{name}.meta.json"
 
 
-def run(corpora: list[str], size: int, workspace: Path, name: str | None = None,
-        beam_args: list[str] | None = None) -> VocabReport:
+def run(
+    corpora: list[str], size: int, workspace: Path, name: str | None = None, beam_args: list[str] | None = None
+) -> VocabReport:
     """Count tokens over the corpora with a Beam combine and write `vocab/<name>.parquet`."""
     workspace = Path(workspace)
     name = name or "+".join(corpora)
     table_path, meta_path = vocab_paths(workspace, name)
     folders = [corpus_token_folder(workspace, corpus) for corpus in corpora]
-    inputs = [{"corpus": corpus, "artifact": folder.name, "key": read_meta(folder)["key"]}
-              for corpus, (folder, _) in zip(corpora, folders, strict=True)]
+    inputs = [
+        {"corpus": corpus, "artifact": folder.name, "key": read_meta(folder)["key"]}
+        for corpus, (folder, _) in zip(corpora, folders, strict=True)
+    ]
     key = stage_key(STAGE, inputs, {"size": size})
     if table_path.exists() and meta_path.exists() and json.loads(meta_path.read_text()).get("key") == key:
         meta = json.loads(meta_path.read_text())
@@ -121,8 +126,16 @@ def run(corpora: list[str], size: int, workspace: Path, name: str | None = None,
         )
     table = pq.read_table(table_path)
     counts = table.column(col.COUNT).to_pylist()
-    meta = {"stage": STAGE, "key": key, "inputs": inputs, "params": {"size": size}, "code_version": code_version(),
-            "words": table.num_rows, "sequences": counts[0], "tokens": sum(counts) - counts[0]}
+    meta = {
+        "stage": STAGE,
+        "key": key,
+        "inputs": inputs,
+        "params": {"size": size},
+        "code_version": code_version(),
+        "words": table.num_rows,
+        "sequences": counts[0],
+        "tokens": sum(counts) - counts[0],
+    }
     write_json_atomic(meta_path, meta)
     return VocabReport(name, False, meta["words"], meta["tokens"], meta["sequences"], table_path)
 

@@ -38,8 +38,13 @@ def test_coco_and_multi30k_load(workspace):
     assert coco.rows["captions"] + coco.rows["rejects"] == 25_014
     table = read_artifact(workspace / "corpora" / "coco" / "captions", CAPTIONS)
     assert table.column("image_id")[0].as_py().endswith(".jpg") and table.column("split")[0].as_py() == "val"
-    multi = captions.run(str(CAPTION_DATA / "multi30k" / "task2" / "raw" / "test_2016.*.en.gz"), "m30k", workspace,
-                         captions.CaptionParams("multi30k"), IN_PROCESS)
+    multi = captions.run(
+        str(CAPTION_DATA / "multi30k" / "task2" / "raw" / "test_2016.*.en.gz"),
+        "m30k",
+        workspace,
+        captions.CaptionParams("multi30k"),
+        IN_PROCESS,
+    )
     assert multi.shards == 5 and multi.rows["captions"] == 5_000
     table = read_artifact(workspace / "corpora" / "m30k" / "captions", CAPTIONS)
     assert set(table.column("split").to_pylist()) == {"test_2016"}
@@ -57,17 +62,32 @@ def test_bad_lines_become_rejects_and_counts_add_up(workspace, tmp_path):
     ]
     (tmp_path / "a.jsonl").write_text("\n".join(lines) + "\n")
     (tmp_path / "b.jsonl").write_bytes(b"\x00\x01\x02binary" * 100)
-    report = captions.run(str(tmp_path / "*.jsonl"), "bad", workspace,
-                          captions.CaptionParams("jsonl", CaptionColumns(text="txt", image="img")), IN_PROCESS)
+    report = captions.run(
+        str(tmp_path / "*.jsonl"),
+        "bad",
+        workspace,
+        captions.CaptionParams("jsonl", CaptionColumns(text="txt", image="img")),
+        IN_PROCESS,
+    )
     stats = report.stats
     assert stats["records_in"] == 11 and stats["records_out"] == 5 and stats["records_rejected"] == 6
     assert stats["records_in"] == stats["records_out"] + stats["records_rejected"]
     rejects = read_artifact(workspace / "rejects" / captions.STAGE / "bad", REJECTS).to_pylist()
     reasons = sorted(r["reason"].split(":")[0] for r in rejects)
-    assert reasons == sorted([
-        "binary file (NUL or control bytes), not text", "caption has no tokens",
-        "caption of 1999 characters exceeds max_caption_chars=1000", "invalid JSON line",
-        "invalid JSON line", "invalid JSON line",
-    ])
-    assert {r["location"] for r in rejects if r["source"].endswith("a.jsonl")} == {"line 6", "line 7", "line 8",
-                                                                                 "line 9", "line 10"}
+    assert reasons == sorted(
+        [
+            "binary file (NUL or control bytes), not text",
+            "caption has no tokens",
+            "caption of 1999 characters exceeds max_caption_chars=1000",
+            "invalid JSON line",
+            "invalid JSON line",
+            "invalid JSON line",
+        ]
+    )
+    assert {r["location"] for r in rejects if r["source"].endswith("a.jsonl")} == {
+        "line 6",
+        "line 7",
+        "line 8",
+        "line 9",
+        "line 10",
+    }

@@ -12,9 +12,20 @@ def storyteller(*args: str) -> subprocess.CompletedProcess:
 
 def test_captions_command_prints_rows_that_add_up(tmp_path):
     (tmp_path / "caps.csv").write_text("image,caption\n1.jpg,A dog runs .\n2.jpg,   \n3.jpg,Two cats sleep .\n")
-    result = storyteller("corpus", "captions", "--input", str(tmp_path / "caps.csv"), "--format", "csv",
-                         "--name", "c", "--workspace", str(tmp_path / "ws"),
-                         "--direct_running_mode=in_memory", "--direct_num_workers=1")
+    result = storyteller(
+        "corpus",
+        "captions",
+        "--input",
+        str(tmp_path / "caps.csv"),
+        "--format",
+        "csv",
+        "--name",
+        "c",
+        "--workspace",
+        str(tmp_path / "ws"),
+        "--direct_running_mode=in_memory",
+        "--direct_num_workers=1",
+    )
     assert result.returncode == 0, result.stderr
     records = next(line for line in result.stdout.splitlines() if line.startswith("records"))
     assert records.split() == ["records", "3", "2", "1", "ok"]
@@ -22,8 +33,18 @@ def test_captions_command_prints_rows_that_add_up(tmp_path):
 
 def test_vocab_command_over_flickr8k(tmp_path):
     workspace = str(tmp_path / "ws")
-    built = storyteller("corpus", "captions", "--input", str(CAPTIONS / "flickr8k" / "Flickr8k.token.txt.gz"),
-                        "--format", "flickr8k", "--name", "f8k", "--workspace", workspace)
+    built = storyteller(
+        "corpus",
+        "captions",
+        "--input",
+        str(CAPTIONS / "flickr8k" / "Flickr8k.token.txt.gz"),
+        "--format",
+        "flickr8k",
+        "--name",
+        "f8k",
+        "--workspace",
+        workspace,
+    )
     assert built.returncode == 0, built.stderr
     result = storyteller("vocab", "--corpus", "f8k", "--size", "5000", "--workspace", workspace)
     assert result.returncode == 0, result.stderr
@@ -34,7 +55,8 @@ def test_vocab_command_over_flickr8k(tmp_path):
 
 
 def test_missing_input_is_a_one_line_error(tmp_path):
-    result = storyteller("corpus", "novels", "--input", str(tmp_path / "nothing*.txt"), "--name", "x",
-                         "--workspace", str(tmp_path))
+    result = storyteller(
+        "corpus", "novels", "--input", str(tmp_path / "nothing*.txt"), "--name", "x", "--workspace", str(tmp_path)
+    )
     assert result.returncode == 1
     assert "no .txt or .txt.gz files match" in result.stderr and "Traceback" not in result.stderr

@@ -49,7 +49,7 @@ def test_rows_in_equal_rows_out_plus_rejects(job):
 
 
 def test_contents_are_clean_ordered_sentences(job):
-    _, workspace, report = job
+    _, workspace, _ = job
     sentences = read_artifact(workspace / "corpora" / "books" / "sentences", SENTENCES)
     assert not any("gutenberg" in text.lower() for text in sentences.column("text").to_pylist())
     assert len(set(sentences.column("id").to_pylist())) == sentences.num_rows
@@ -61,8 +61,31 @@ def test_contents_are_clean_ordered_sentences(job):
     assert counts["long_line"] == 40  # the prose around the rejected paragraph survives
     first = sentences.filter(pc.equal(sentences.column("book_id"), "austen_pride_and_prejudice_pg1342")).slice(0, 1)
     assert first.column("tokens").to_pylist()[0] == [
-        "It", "is", "a", "truth", "universally", "acknowledged", ",", "that", "a", "single", "man", "in",
-        "possession", "of", "a", "good", "fortune", "must", "be", "in", "want", "of", "a", "wife", ".",
+        "It",
+        "is",
+        "a",
+        "truth",
+        "universally",
+        "acknowledged",
+        ",",
+        "that",
+        "a",
+        "single",
+        "man",
+        "in",
+        "possession",
+        "of",
+        "a",
+        "good",
+        "fortune",
+        "must",
+        "be",
+        "in",
+        "want",
+        "of",
+        "a",
+        "wife",
+        ".",
     ]
     assert first.column("chapter").to_pylist() == [1] and first.column("ordinal").to_pylist() == [0]
 
@@ -73,8 +96,9 @@ def test_macroman_volume_is_detected_and_recorded(job):
     cecilia = next(v for k, v in meta["sources"].items() if "cecilia" in k)
     assert cecilia["encoding"] == "mac_roman"
     sentences = read_artifact(workspace / "corpora" / "books" / "sentences", SENTENCES)
-    text = " ".join(sentences.filter(pc.equal(sentences.column("book_id"), "burney_cecilia_vol2"))
-                    .column("text").to_pylist())
+    text = " ".join(
+        sentences.filter(pc.equal(sentences.column("book_id"), "burney_cecilia_vol2")).column("text").to_pylist()
+    )
     assert "“" in text and "\r" not in text and "Ò" not in text
 
 
@@ -97,8 +121,9 @@ def test_rerun_with_same_inputs_does_nothing_and_new_params_rebuild(job):
     again = novels.run(str(inputs / "*"), "books", workspace, beam_args=IN_PROCESS)
     assert again.start is StageStart.DONE and again.shards_run == 0
     assert shard.stat().st_mtime_ns == before
-    changed = novels.run(str(inputs / "*"), "books", workspace,
-                         novels.NovelParams(passages=PassageBounds(30, 60)), beam_args=IN_PROCESS)
+    changed = novels.run(
+        str(inputs / "*"), "books", workspace, novels.NovelParams(passages=PassageBounds(30, 60)), beam_args=IN_PROCESS
+    )
     assert changed.start is StageStart.FRESH and changed.shards_run == changed.shards
     assert changed.rows["sentences"] == again.rows["sentences"]
     assert changed.rows["passages"] > again.rows["passages"]

@@ -18,8 +18,19 @@ BOOKS = sorted(NOVELS.glob("*/*.txt.gz"))[:12]
 
 
 def storyteller(inputs, workspace, name):
-    return [sys.executable, "-m", "flows.cli", "corpus", "novels", "--input", str(inputs / "*"),
-            "--name", name, "--workspace", str(workspace)]
+    return [
+        sys.executable,
+        "-m",
+        "flows.cli",
+        "corpus",
+        "novels",
+        "--input",
+        str(inputs / "*"),
+        "--name",
+        name,
+        "--workspace",
+        str(workspace),
+    ]
 
 
 def test_killed_run_resumes_without_duplicates(tmp_path):
@@ -28,8 +39,12 @@ def test_killed_run_resumes_without_duplicates(tmp_path):
     for book in BOOKS:
         shutil.copy(book, inputs)
     sentences = tmp_path / "ws" / "corpora" / "books" / "sentences"
-    job = subprocess.Popen(storyteller(inputs, tmp_path / "ws", "books"), start_new_session=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    job = subprocess.Popen(
+        storyteller(inputs, tmp_path / "ws", "books"),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not list(sentences.glob("part-*.parquet")):
         time.sleep(0.01)

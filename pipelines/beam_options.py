@@ -1,11 +1,17 @@
-"""Beam pipeline options: every Beam flag passes through, with a local default that works offline."""
+"""Beam pipelines from command-line flags: every Beam flag passes through, with a local default
+that works offline (FnApiRunner, one worker process per core)."""
 
 import os
 
+import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.portability.api import beam_provision_api_pb2
+from apache_beam.runners.portability.fn_api_runner.fn_runner import ExtendedProvisionInfo, FnApiRunner
+from google.protobuf import struct_pb2
 
 # The DirectRunner first tries to download the Prism binary; FnApiRunner runs in process, offline.
 DEFAULT_RUNNER = "FnApiRunner"
+_LOG_LEVEL = "default_sdk_harness_log_level"
 
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
@@ -17,7 +23,21 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
             args.append(f"--direct_num_workers={os.cpu_count() or 1}")
         if not any(arg.startswith("--direct_running_mode") for arg in args):
             args.append("--direct_running_mode=multi_processing")
-    if not any(arg.startswith("--default_sdk_harness_log_level") for arg in args):
-        # Worker processes log every gRPC channel at INFO; progress lines are ours to print.
-        args.append("--default_sdk_harness_log_level=WARNING")
     return PipelineOptions(args, save_main_session=False)
+
+
+def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
+    """A pipeline for the given Beam flags.
+
+    FnApiRunner's worker processes receive only the options in its provision info, which is empty
+    by default, so they log every gRPC channel at INFO; the local runner is built here with the
+    harness log level in it (WARNING unless --default_sdk_harness_log_level says otherwise).
+    """
+    options = pipeline_options(beam_args)
+    if options.get_all_options().get("runner") != DEFAULT_RUNNER:
+        return beam.Pipeline(options=options)
+    worker_options = struct_pb2.Struct()
+    worker_options.update({f"beam:option:{_LOG_LEVEL}:v1": options.get_all_options().get(_LOG_LEVEL) or "WARNING"})
+    provision = beam_provision_api_pb2.ProvisionInfo(retrieval_token="unused-retrieval-token",
+                                                     pipeline_options=worker_options)
+    return beam.Pipeline(runner=FnApiRunner(provision_info=ExtendedProvisionInfo(provision)), options=options)

@@ -11,7 +11,7 @@ from pathlib import Path
 import apache_beam as beam
 import pyarrow.parquet as pq
 
-from pipelines.beam_options import pipeline_options
+from pipelines.beam_options import make_pipeline
 from pipelines.manifest import Stage, StageStart, file_fingerprint, stage_key
 from pipelines.progress import ShardProgress
 from pipelines.sharded_job import ShardTask, shard_summaries
@@ -59,7 +59,7 @@ def run_sharded_stage(
         if pending:
             print(f"[{stage_name}] {start.value}: {len(pending)} of {len(tasks)} shards to write", file=sys.stderr)
             progress = ShardProgress(stage_name, marker, len(tasks), len(done))
-            with progress, beam.Pipeline(options=pipeline_options(beam_args)) as pipeline:
+            with progress, make_pipeline(beam_args) as pipeline:
                 build(pipeline, pending)
         missing = set(range(len(tasks))) - finished_shards(marker, len(tasks))
         if missing:

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from data_schemas import CAPTIONS, SENTENCES, VOCAB, check_schema
 from data_schemas import text as col
-from pipelines.beam_options import pipeline_options
+from pipelines.beam_options import make_pipeline
 from pipelines.manifest import META_FILE, code_version, read_meta, stage_key, write_json_atomic
 from pipelines.shards import shard_paths, write_table_atomic
 
@@ -116,7 +116,7 @@ def run(
         meta = json.loads(meta_path.read_text())
         return VocabReport(name, True, meta["words"], meta["tokens"], meta["sequences"], table_path)
     shards = [(str(path), schema) for folder, schema in folders for path in shard_paths(folder)]
-    with beam.Pipeline(options=pipeline_options(beam_args or [])) as pipeline:
+    with make_pipeline(beam_args or []) as pipeline:
         _ = (
             pipeline
             | "Shards" >> beam.Create(shards)

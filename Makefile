@@ -1,5 +1,5 @@
 # storyteller: `make install`, `make test`, `make demo`, `make bench`, `make lint`.
-PYTHON ?= python3.11
+PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

@@ -17,7 +17,7 @@ _END = re.compile(
 )
 # Paragraphs that are production notes rather than the author's words.
 _NOTE = re.compile(
-    r"^\s*(Produced by|E-?text prepared by|Transcriber['\u2019]?s? notes?|"
+    r"^\s*\[?\s*(Produced by|E-?text prepared by|Transcriber['\u2019]?s? notes?|"
     r"This (e-?book|e-?text|file) (was|is)|Updated editions will replace|"
     r"\[?Illustration|\[Frontispiece|Note: Project Gutenberg)",
     re.IGNORECASE,

@@ -91,3 +91,9 @@ def test_bad_lines_become_rejects_and_counts_add_up(workspace, tmp_path):
         "line 9",
         "line 10",
     }
+
+
+def test_every_multi30k_task1_file_finds_its_images(workspace):
+    report = captions.run(str(CAPTION_DATA / "multi30k" / "task1" / "raw" / "*.en.gz"), "m30k_task1", workspace,
+                          captions.CaptionParams("multi30k"), IN_PROCESS)
+    assert report.shards == 5 and report.rows == {"captions": 29_000 + 1_014 + 1_000 + 1_000 + 461, "rejects": 0}

@@ -65,3 +65,5 @@ def test_killed_run_resumes_without_duplicates(tmp_path):
     assert resumed.column("id").to_pylist() == reference.column("id").to_pylist()
     assert resumed.column("tokens").to_pylist() == reference.column("tokens").to_pylist()
     assert not list(sentences.glob(".tmp-*")) and (sentences / META_FILE).exists()
+    clean_shards = sorted((tmp_path / "clean" / "corpora" / "books" / "sentences").glob("part-*"))
+    assert [p.read_bytes() for p in sorted(sentences.glob("part-*"))] == [p.read_bytes() for p in clean_shards]

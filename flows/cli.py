@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from flows.report import stage_summary, table
+from flows.train_commands import add_train_encoder
 from pipelines import captions, novels, vocab
 from pipelines.caption_formats import FORMATS, CaptionColumns
 from pipelines.passages import PassageBounds
@@ -87,6 +88,8 @@ def parser() -> argparse.ArgumentParser:
     kinds = corpus.add_subparsers(dest="kind", required=True)
     _add_novels(kinds)
     _add_captions(kinds)
+    train = commands.add_parser("train", help="train models")
+    add_train_encoder(train.add_subparsers(dest="model", required=True))
     v = commands.add_parser("vocab", help="vocabulary over corpora", epilog=BEAM_EPILOG)
     v.add_argument("--corpus", required=True, help="corpus name(s), comma-separated")
     v.add_argument("--size", type=int, required=True, help="vocabulary size including <eos> and UNK")

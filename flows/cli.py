@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from data_schemas import SchemaMismatchError
+from flows.model_commands import add_convert, add_encode
 from flows.report import stage_summary, table
 from flows.train_commands import add_train_encoder
 from pipelines import captions, novels, vocab
@@ -88,6 +90,8 @@ def parser() -> argparse.ArgumentParser:
     kinds = corpus.add_subparsers(dest="kind", required=True)
     _add_novels(kinds)
     _add_captions(kinds)
+    add_encode(commands, BEAM_EPILOG)
+    add_convert(commands)
     train = commands.add_parser("train", help="train models")
     add_train_encoder(train.add_subparsers(dest="model", required=True))
     v = commands.add_parser("vocab", help="vocabulary over corpora", epilog=BEAM_EPILOG)
@@ -107,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         args.run(args, beam_args)
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, SchemaMismatchError) as error:
         print(f"storyteller: error: {error}", file=sys.stderr)
         return 1
     return 0

@@ -87,21 +87,21 @@ def load_tables(model_dir: Path, config: SkipThoughtConfig, vocab_size: int) -> 
     return tables
 
 
-def load_encoder(model_dir: str | Path, device: str | torch.device = "cpu") -> SkipThoughtEncoder:
-    """The encoder with memory-mapped tables, weights on `device`, in eval mode."""
+def encoder_for_inference(model_dir: str | Path) -> SkipThoughtEncoder:
+    """The encoder with memory-mapped tables and untrained GRUs: Beam RunInference's model factory,
+    which loads weights.pt into it afterwards."""
     model_dir = Path(model_dir)
     config = read_config(model_dir)
-    vocab_size = sum(1 for _ in open(model_dir / VOCAB_FILE, encoding="utf-8"))
-    encoder = SkipThoughtEncoder(config, load_tables(model_dir, config, vocab_size))
-    encoder.load_state_dict(torch.load(model_dir / WEIGHTS_FILE, map_location="cpu", weights_only=True))
+    with open(model_dir / VOCAB_FILE, encoding="utf-8") as handle:
+        vocab_size = sum(1 for _ in handle)
+    return SkipThoughtEncoder(config, load_tables(model_dir, config, vocab_size))
+
+
+def load_encoder(model_dir: str | Path, device: str | torch.device = "cpu") -> SkipThoughtEncoder:
+    """The encoder with memory-mapped tables, weights on `device`, in eval mode."""
+    encoder = encoder_for_inference(model_dir)
+    encoder.load_state_dict(torch.load(Path(model_dir) / WEIGHTS_FILE, map_location="cpu", weights_only=True))
     return encoder.to(device).eval()
-
-
-def encoder_for_inference(model_dir: str) -> SkipThoughtEncoder:
-    """Model factory for Beam RunInference, which loads weights.pt into it afterwards."""
-    config = read_config(Path(model_dir))
-    vocab_size = sum(1 for _ in open(Path(model_dir) / VOCAB_FILE, encoding="utf-8"))
-    return SkipThoughtEncoder(config, load_tables(Path(model_dir), config, vocab_size))
 
 
 def save_encoder(model_dir: Path, encoder: SkipThoughtEncoder, words: list[str],

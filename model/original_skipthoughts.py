@@ -74,7 +74,8 @@ def read_gru(npz_path: Path, prefix: str, dim_word: int, dim: int) -> dict[str, 
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
         if isinstance(error, OriginalFileError):
             raise
-        raise OriginalFileError(f"{npz_path} is truncated or not an npz archive ({error!r}); download it again") from error
+        reason = f"{npz_path} is truncated or not an npz archive ({error!r}); download it again"
+        raise OriginalFileError(reason) from error
 
 
 def gru_state(arrays: dict[str, np.ndarray], suffix: str = "") -> dict[str, torch.Tensor]:

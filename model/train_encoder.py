@@ -57,7 +57,9 @@ def _to(batch: tuple[torch.Tensor, ...], device: torch.device) -> tuple[torch.Te
 
 
 def _autocast(device: torch.device):
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
 
 
 @torch.no_grad()
@@ -117,7 +119,7 @@ def train_encoder(sentences: pa.Table, vocab_words: list[str], out_dir: Path, re
             state["step"] += 1
             state["batch"] = number + 1
             state["seconds"] += time.monotonic() - started
-            window_loss += float(loss)
+            window_loss += float(loss.detach())
             window_tokens += tokens
             if state["step"] % recipe.log_every == 0:
                 rate = window_tokens / (time.monotonic() - window_start)

@@ -1,0 +1,247 @@
+"""Beam job: texts to skip-thought vector shards through RunInference with a PyTorch model handler.
+
+    corpus shard (or a text file) -> token ids -> batches of equal-length texts -> RunInference
+    -> [regroup by shard] -> vectors/<model>/<corpus>/<kind>/part-*.parquet
+
+Each input shard gives one output shard, so the stage skips finished shards and resumes after a
+kill like the corpus stage. Batches are formed inside each shard from texts sorted by length,
+which keeps padding to a few percent; RunInference then runs one prepared batch per call, with
+the model loaded once per worker and on the GPU when there is one.
+"""
+
+import os
+import shutil
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import apache_beam as beam
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
+from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerTensor
+
+from data_schemas import CAPTIONS, PASSAGES, SENTENCES, check_schema
+from data_schemas import text as col
+from data_schemas.rejects import reject_row
+from data_schemas.vectors import vectors_table
+from model.encode_api import text_tokens
+from model.encoder_files import CONFIG_FILE, WEIGHTS_FILE, encoder_for_inference, read_config, read_vocabulary
+from model.skipthought import SkipThoughtEncoder
+from pipelines.decode import UnreadableTextError, read_text
+from pipelines.manifest import file_fingerprint
+from pipelines.sharded_job import Chunk, ShardTask, WriteShard
+from pipelines.shards import shard_paths
+from pipelines.stage_run import StageReport, run_sharded_stage
+
+STAGE = "encode"
+KIND_SCHEMAS = {"passages": PASSAGES, "captions": CAPTIONS, "sentences": SENTENCES}
+
+
+@dataclass(frozen=True)
+class EncodeParams:
+    model_dir: str
+    dtype: str = "float32"
+    batch_size: int = 256  # texts per batch at most
+    batch_tokens: int = 8192  # padded tokens per batch at most
+    device: str = "auto"
+    threads: int = 0  # torch threads per worker; 0 = cores / workers
+
+
+def resolve_device(name: str) -> str:
+    if name == "auto":
+        return "GPU" if torch.cuda.is_available() else "CPU"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no CUDA device is available")
+    return "GPU" if name == "cuda" else "CPU"
+
+
+def plan_batches(lengths: list[int], batch_size: int, batch_tokens: int) -> list[list[int]]:
+    """Row numbers grouped into batches of similar length (sorted), within both size limits."""
+    order = sorted(range(len(lengths)), key=lambda row: (lengths[row], row))
+    groups: list[list[int]] = []
+    for row in order:
+        if groups and len(groups[-1]) < batch_size and (len(groups[-1]) + 1) * lengths[row] <= batch_tokens:
+            groups[-1].append(row)
+        else:
+            groups.append([row])
+    return groups
+
+
+def pack(id_lists: Sequence[list[int]]) -> torch.Tensor:
+    """One int64 tensor (B, 1 + T): column 0 holds each length, the rest the zero-padded ids."""
+    width = max(len(ids) for ids in id_lists)
+    packed = torch.zeros((len(id_lists), 1 + width), dtype=torch.int64)
+    for row, ids in enumerate(id_lists):
+        packed[row, 0] = len(ids)
+        packed[row, 1 : 1 + len(ids)] = torch.tensor(ids, dtype=torch.int64)
+    return packed
+
+
+def encode_packed(batch: Sequence[torch.Tensor], model: SkipThoughtEncoder, device: torch.device,
+                  inference_args=None, model_id=None) -> Iterator[PredictionResult]:
+    """RunInference's inference_fn: each example is a whole prepared batch; returns its vectors."""
+    with torch.inference_mode():
+        for packed in batch:
+            lengths = packed[:, 0]
+            ids = packed[:, 1 : 1 + int(lengths.max())]
+            vectors = model(ids, lengths).float().cpu().numpy()
+            yield PredictionResult(packed, vectors, model_id)
+
+
+def model_factory(model_dir: str, threads: int) -> SkipThoughtEncoder:
+    if threads > 0:
+        torch.set_num_threads(threads)
+    return encoder_for_inference(model_dir)
+
+
+class ReadAndBatch(beam.DoFn):
+    """Token ids of one shard's texts, in prepared batches; texts without tokens become rejects."""
+
+    def __init__(self, params: EncodeParams, kind: str):
+        self.params, self.kind = params, kind
+
+    def setup(self) -> None:
+        self.vocab = read_vocabulary(Path(self.params.model_dir))
+        config = read_config(Path(self.params.model_dir))
+        self.eos = self.vocab.eos if config.use_eos else None
+
+    def rows(self, task: ShardTask) -> tuple[list[str], list[list[str]], list[str]]:
+        if self.kind == "texts":
+            lines = read_text(task.source).text.split("\n")
+            if lines and lines[-1] == "":
+                lines.pop()
+            return [str(n) for n in range(1, len(lines) + 1)], [text_tokens(line) for line in lines], lines
+        check_schema(pq.read_schema(task.source), KIND_SCHEMAS[self.kind], task.source)
+        table = pq.read_table(task.source, columns=[col.ID, col.TOKENS, col.TEXT])
+        return tuple(table.column(name).to_pylist() for name in (col.ID, col.TOKENS, col.TEXT))
+
+    def process(self, task: ShardTask) -> Iterator[tuple]:
+        head = Chunk(task, 0)
+        try:
+            ids, tokens, texts = self.rows(task)
+        except (UnreadableTextError, OSError) as error:
+            head.rejects.append(reject_row(STAGE, task.source, "", str(error)))
+            head.stats.update(records_in=1, records_rejected=1, files_rejected=1)
+            yield beam.pvalue.TaggedOutput("chunks", head)
+            return
+        kept = []
+        for row, (text_id, row_tokens) in enumerate(zip(ids, tokens, strict=True)):
+            head.stats["records_in"] += 1
+            if not row_tokens:
+                location = f"line {row + 1}" if self.kind == "texts" else f"row {row}"
+                head.rejects.append(reject_row(STAGE, task.source, location, "text has no tokens", texts[row]))
+                head.stats["records_rejected"] += 1
+                continue
+            word_ids = self.vocab.ids(row_tokens) + ([self.eos] if self.eos is not None else [])
+            kept.append((row, text_id, len(row_tokens), word_ids))
+        yield beam.pvalue.TaggedOutput("chunks", head)
+        groups = plan_batches([len(k[3]) for k in kept], self.params.batch_size, self.params.batch_tokens)
+        for number, group in enumerate(groups, start=1):
+            members = [kept[i] for i in group]
+            meta = (task, number, [(row, text_id, n) for row, text_id, n, _ in members])
+            yield meta, pack([word_ids for *_, word_ids in members])
+
+
+def result_chunk(element: tuple) -> Chunk:
+    (task, number, members), result = element
+    real = int(result.example[:, 0].sum())
+    padded = result.example.shape[0] * (result.example.shape[1] - 1)
+    items = [(row, text_id, n, vector) for (row, text_id, n), vector in zip(members, result.inference, strict=True)]
+    stats = Counter(records_out=len(items), tokens_real=real, tokens_padded=padded)
+    return Chunk(task, number, items=items, stats=stats)
+
+
+def assemble_vectors(task: ShardTask, chunks: list[Chunk], folder: Path, dtype: str, dim: int) -> dict:
+    items = sorted((item for chunk in chunks for item in chunk.items), key=lambda item: item[0])
+    vectors = np.stack([item[3] for item in items]) if items else np.zeros((0, dim), np.float32)
+    return {folder: vectors_table([i[1] for i in items], [i[2] for i in items], vectors, dtype)}
+
+
+def build_encode(pipeline: beam.Pipeline, tasks: list[ShardTask], params: EncodeParams, kind: str,
+                 outputs: dict[str, Path], workers: int) -> None:
+    dim = read_config(Path(params.model_dir)).output_dim
+    threads = params.threads or max(1, (os.cpu_count() or 1) // max(workers, 1))
+    handler = KeyedModelHandler(PytorchModelHandlerTensor(
+        state_dict_path=str(Path(params.model_dir) / WEIGHTS_FILE),
+        model_class=model_factory,
+        model_params={"model_dir": params.model_dir, "threads": threads},
+        device=resolve_device(params.device),
+        inference_fn=encode_packed,
+        min_batch_size=1,
+        max_batch_size=1,
+    ))
+    data = outputs["vectors"]
+    read = (pipeline | "Shards" >> beam.Create(tasks) | "Spread" >> beam.Reshuffle()
+            | "ReadAndBatch" >> beam.ParDo(ReadAndBatch(params, kind)).with_outputs("chunks", main="batches"))
+    encoded = (read.batches | "SpreadBatches" >> beam.Reshuffle() | "Encode" >> RunInference(handler)
+               | "ToChunks" >> beam.Map(result_chunk))
+    write = WriteShard(lambda task, chunks: assemble_vectors(task, chunks, data, params.dtype, dim),
+                       outputs["rejects"], [data])
+    _ = ((read.chunks, encoded) | "Merge" >> beam.Flatten()
+         | "KeyByShard" >> beam.Map(lambda chunk: (chunk.task.index, chunk))
+         | "GroupByShard" >> beam.GroupByKey() | "Write" >> beam.ParDo(write))
+
+
+def model_id(model_dir: str) -> str:
+    return Path(model_dir).resolve().name
+
+
+def output_folders(workspace: Path, model: str, corpus: str, kind: str) -> dict[str, Path]:
+    return {
+        "vectors": workspace / "vectors" / model / corpus / kind,
+        "rejects": workspace / "rejects" / STAGE / model / corpus / kind,
+    }
+
+
+def _workers(beam_args: list[str]) -> int:
+    for arg in beam_args:
+        if arg.startswith("--direct_num_workers="):
+            return int(arg.split("=", 1)[1])
+    return os.cpu_count() or 1
+
+
+def run(params: EncodeParams, corpus: str, kind: str, workspace: Path,
+        beam_args: list[str] | None = None) -> StageReport:
+    """Encode every shard of corpora/<corpus>/<kind> into vectors/<model>/<corpus>/<kind>."""
+    if kind not in KIND_SCHEMAS:
+        raise ValueError(f"--kind must be one of {sorted(KIND_SCHEMAS)}, got {kind!r}")
+    beam_args = beam_args or []
+    workspace = Path(workspace)
+    folder = workspace / "corpora" / corpus / kind
+    sources = [str(path) for path in shard_paths(folder)]
+    if not sources:
+        raise FileNotFoundError(f"{folder} holds no shards: run `storyteller corpus` for {corpus!r} first")
+    outputs = output_folders(workspace, model_id(params.model_dir), corpus, kind)
+    model_files = [file_fingerprint(Path(params.model_dir) / name) for name in (WEIGHTS_FILE, CONFIG_FILE)]
+    stage_params = {**asdict(params), "model_dir": model_id(params.model_dir), "kind": kind, "model": model_files}
+    return run_sharded_stage(
+        STAGE, sources, stage_params, outputs,
+        lambda pipeline, tasks: build_encode(pipeline, tasks, params, kind, outputs, _workers(beam_args)),
+        beam_args,
+    )
+
+
+def run_texts(params: EncodeParams, texts: Path, out: Path, beam_args: list[str] | None = None) -> StageReport:
+    """Encode a plain text file, one text per line (id = line number), into the Parquet file `out`;
+    rejected lines go to `<out>.rejects.parquet`."""
+    texts, out = Path(texts), Path(out)
+    if not texts.is_file():
+        raise FileNotFoundError(f"--texts {texts} is not a file")
+    work = out.with_name(f".{out.name}.parts")
+    outputs = {"vectors": work / "vectors", "rejects": work / "rejects"}
+    model_files = [file_fingerprint(Path(params.model_dir) / name) for name in (WEIGHTS_FILE, CONFIG_FILE)]
+    stage_params = {**asdict(params), "model_dir": model_id(params.model_dir), "kind": "texts", "model": model_files}
+    report = run_sharded_stage(
+        STAGE, [str(texts)], stage_params, outputs,
+        lambda pipeline, tasks: build_encode(pipeline, tasks, params, "texts", outputs, _workers(beam_args or [])),
+        beam_args or [],
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rejects = out.with_name(f"{out.stem}.rejects.parquet")
+    for folder, target in ((outputs["vectors"], out), (outputs["rejects"], rejects)):
+        os.replace(shard_paths(folder)[0], target)
+    shutil.rmtree(work)
+    return report

@@ -25,8 +25,12 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 
+ENCODER ?= $(DEMO_WS)/models/skipthought-uni-novels
+
 bench: install
 	$(BIN)/python bench/corpus.py --novels '$(SHARED)/data/novels/*/*.txt.gz'
+	$(BIN)/python bench/encode.py --shared $(SHARED)/data
+	$(BIN)/python bench/caption_retrieval.py --shared $(SHARED)/data $(if $(wildcard $(ENCODER)/config.json),--encoder $(ENCODER))
 
 demo: install
 	$(BIN)/storyteller corpus novels --input '$(SHARED)/data/novels/*/*.txt.gz' --name novels --workspace $(DEMO_WS)

@@ -30,6 +30,8 @@ def add_train_encoder(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop and export after this much training")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--log-every", type=int, default=defaults.log_every, help="steps between progress lines")
+    p.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every, help="steps between checkpoints")
     p.set_defaults(run=run_train_encoder)
 
 
@@ -41,7 +43,8 @@ def run_train_encoder(args: argparse.Namespace, beam_args: list[str]) -> None:
                                columns=[col.BOOK_ID, col.ORDINAL, col.TOKENS]) for c in corpora]
     recipe = EncoderRecipe(dim_word=args.dim_word, dim=args.dim, epochs=args.epochs, batch_size=args.batch_size,
                            lr=args.lr, grad_clip=args.grad_clip, max_len=args.max_len, max_minutes=args.max_minutes,
-                           seed=args.seed, device=args.device)
+                           seed=args.seed, device=args.device, log_every=args.log_every,
+                           checkpoint_every=args.checkpoint_every)
     name = args.name or f"skipthought-uni-{'+'.join(corpora)}"
     provenance = {"trained_on": corpora, "vocab": str(report.path), "vocab_size": len(words)}
     metrics = train_encoder(pa.concat_tables(sentences), words, args.workspace / "models" / name, recipe, provenance)

@@ -14,16 +14,27 @@ from dataclasses import dataclass
 from pipelines.gutenberg import is_boilerplate
 
 _KEYWORD = r"CHAPTER|CHAP\.?|BOOK|VOLUME|VOL\.|PART|LETTER|STAVE|CANTO|ADVENTURE"
-_NUMBER = r"[IVXLCDM]+|\d+|the\s+\w+|[A-Z][a-z]+(?:-[a-z]+)?"
+_NUMBER_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
+    "seventeen|eighteen|nineteen|twenty|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|"
+    "eleventh|twelfth|last|the\\s+\\w+"
+)
+# Roman numerals in one case ("CHAPTER x." occurs), digits, or number words.
+_NUMBER = rf"(?-i:[IVXLCDM]+|[ivxlcdm]+)|\d+|{_NUMBER_WORDS}"
+# What may follow a heading's number: the end, punctuation, or a title (not lower-case prose: "Part did not").
+_AFTER_NUMBER = r"(?=\s*$|\s*[.:,;\u2014-]|\s+[A-Z\"\u201c'\u2018_\[(])"
 # A heading line: keyword and number, or a bare numbering followed by a title.
 _HEADING = re.compile(
-    rf"^\s*(?:(?P<keyword>{_KEYWORD})\s+(?P<number>{_NUMBER})\b|(?P<bare>[IVXLC]+|\d+)\.(?:\s+\S.*)?$)",
+    rf"^\s*(?:(?P<keyword>{_KEYWORD})\s+(?P<number>{_NUMBER}){_AFTER_NUMBER}"
+    rf"|(?P<bare>(?-i:[IVXLC]+)|\d+)\.(?:\s+\S.*)?$)",
     re.IGNORECASE,
 )
 # A heading that opens a long paragraph (NLTK copies put the heading and first sentence on a line).
 _LEADING_HEADING = re.compile(
-    rf"^\s*(?:(?:{_KEYWORD})\s+(?:[IVXLCDM]+|\d+)\b\.?|[IVXLC]+\.)\s+(?=[A-Z])", re.IGNORECASE
+    rf"^\s*(?:(?:{_KEYWORD})\s+(?:(?-i:[IVXLCDM]+)|\d+)\b\.?|(?-i:[IVXLC]+)\.)\s+(?=[A-Z])", re.IGNORECASE
 )
+# After its marker, a heading line with this many words ending like a sentence is a heading plus prose.
+_MIN_PROSE_WORDS = 6
 _CONTENTS = re.compile(r"^\s*(table of\s+)?contents\.?\s*$", re.IGNORECASE)
 _WORD = re.compile(r"[^\W\d_]{2,}")
 # Longest line that can be a heading on its own; longer lines are prose that starts with "Book".
@@ -66,16 +77,25 @@ def heading_key(paragraph: str) -> tuple[str, str] | None:
     if len(paragraph) > _MAX_HEADING_CHARS:
         return None
     match = _HEADING.match(paragraph)
-    if not match:
+    if not match or _carries_prose(paragraph):
         return None
     if match.group("bare"):
         return ("", match.group("bare").lower())
     return (match.group("keyword").lower().rstrip("."), match.group("number").lower())
 
 
+def _carries_prose(paragraph: str) -> bool:
+    """'CHAPTER III Mr. Woodhouse was fond of society .': a heading followed by a whole sentence."""
+    leading = _LEADING_HEADING.match(paragraph)
+    if not leading:
+        return False
+    rest = paragraph[leading.end():].strip()
+    return len(rest.split()) >= _MIN_PROSE_WORDS and rest[-1:] in ".!?\"'\u201d\u2019"
+
+
 def split_paragraphs(body: str) -> list[str]:
     """Paragraphs with internal line breaks joined by spaces."""
-    lines = body.split("\n")
+    lines = body.strip("\n").split("\n")
     blank = sum(1 for line in lines if not line.strip())
     if blank < _LINE_MODE_BLANK_SHARE * len(lines):
         return [line.strip() for line in lines if line.strip()]

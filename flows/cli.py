@@ -5,7 +5,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from data_schemas import SchemaMismatchError
 from flows.model_commands import add_convert, add_encode
 from flows.report import stage_summary, table
 from flows.train_commands import add_train_encoder
@@ -111,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         args.run(args, beam_args)
-    except (FileNotFoundError, ValueError, SchemaMismatchError) as error:
+    except (FileNotFoundError, ValueError) as error:  # includes schema and original-file errors
         print(f"storyteller: error: {error}", file=sys.stderr)
         return 1
     return 0

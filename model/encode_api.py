@@ -29,9 +29,16 @@ def pad_batch(id_lists: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class TextEncoder:
-    def __init__(self, model_dir: str | Path, device: str = "cpu"):
+    """A loaded encoder; `use_eos` / `use_norm` override the model's config.json (reference b.2)."""
+
+    def __init__(self, model_dir: str | Path, device: str = "cpu", use_eos: bool | None = None,
+                 use_norm: bool | None = None):
         self.model = load_encoder(model_dir, device)
         self.vocab = read_vocabulary(Path(model_dir))
+        if use_eos is not None:
+            self.model.config.use_eos = use_eos
+        if use_norm is not None:
+            self.model.config.use_norm = use_norm
 
     @property
     def dim(self) -> int:

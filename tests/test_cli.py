@@ -60,3 +60,19 @@ def test_missing_input_is_a_one_line_error(tmp_path):
     )
     assert result.returncode == 1
     assert "no .txt or .txt.gz files match" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_encode_texts_command_and_convert_errors(tmp_path):
+    from tests.tiny_models import random_encoder
+
+    model = random_encoder(tmp_path / "model", ["<eos>", "UNK", "a", "dog", "."], kind="uni")
+    (tmp_path / "texts.txt").write_text("a dog .\n\nthe cat .\n")
+    result = storyteller("encode", "--encoder", str(model), "--texts", str(tmp_path / "texts.txt"),
+                         "--out", str(tmp_path / "v.parquet"), "--direct_running_mode=in_memory",
+                         "--direct_num_workers=1")
+    assert result.returncode == 0, result.stderr
+    records = next(line for line in result.stdout.splitlines() if line.startswith("records"))
+    assert records.split() == ["records", "3", "2", "1", "ok"]
+    missing = storyteller("convert", "skipthoughts", "--models", str(tmp_path / "none"), "--tables",
+                          str(tmp_path / "none"), "--out", str(tmp_path / "converted"))
+    assert missing.returncode == 1 and "uni_skip.npz.pkl is missing" in missing.stderr

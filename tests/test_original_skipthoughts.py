@@ -47,7 +47,7 @@ def reference_gru(xs, p, prefix, dim):
     return h
 
 
-def reference_encode(tokens, uni, bi, tables):
+def reference_encode(tokens, uni, bi, tables, use_norm=True):
     row = {}
     for index, word in enumerate(WORDS):
         row[word] = index  # the original dict keeps the last vector of a repeated word
@@ -55,6 +55,8 @@ def reference_encode(tokens, uni, bi, tables):
     u = reference_gru(tables["utable"][rows], uni, "encoder", UNI)
     xb = tables["btable"][rows]
     b = np.concatenate([reference_gru(xb, bi, "encoder", BI), reference_gru(xb[::-1], bi, "encoder_r", BI)])
+    if not use_norm:
+        return np.concatenate([u, b])
     return np.concatenate([u / np.linalg.norm(u), b / np.linalg.norm(b)])
 
 
@@ -70,6 +72,16 @@ def test_converted_encoder_matches_numpy_reference(released, tmp_path):
         tokens = text.split()
         np.testing.assert_allclose(vector, reference_encode(tokens, uni, bi, tables), atol=1e-5)
     assert np.allclose(np.linalg.norm(vectors, axis=1), np.sqrt(2), atol=1e-5)
+
+
+def test_use_eos_and_use_norm_options(released, tmp_path):
+    folder, uni, bi, tables = released
+    convert_skipthoughts(folder, folder, tmp_path / "model")
+    with_eos = TextEncoder(tmp_path / "model", use_eos=True).encode(["the dog runs ."])[0]
+    np.testing.assert_allclose(with_eos, reference_encode("the dog runs . <eos>".split(), uni, bi, tables), atol=1e-5)
+    raw = TextEncoder(tmp_path / "model", use_norm=False).encode(["a cat sleeps"])[0]
+    np.testing.assert_allclose(raw, reference_encode("a cat sleeps".split(), uni, bi, tables, use_norm=False),
+                               atol=1e-5)
 
 
 def test_empty_text_is_a_clear_error(released, tmp_path):

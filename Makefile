@@ -39,6 +39,8 @@ demo: install
 	$(BIN)/storyteller corpus captions --input '$(SHARED)/data/captions/multi30k/task2/raw/*.en.gz' --format multi30k --name multi30k --workspace $(DEMO_WS)
 	$(BIN)/storyteller vocab --corpus novels --size 20000 --workspace $(DEMO_WS)
 	$(BIN)/storyteller vocab --corpus flickr8k,coco,multi30k --size 20000 --name captions --workspace $(DEMO_WS)
+	$(BIN)/storyteller train encoder --corpus novels --workspace $(DEMO_WS) --name demo-encoder --dim-word 128 --dim 256 --vocab-size 10000 --batch-size 128 --lr 0.002 --max-minutes 2
+	$(BIN)/storyteller encode --encoder $(DEMO_WS)/models/demo-encoder --corpus flickr8k --kind captions --workspace $(DEMO_WS)
 	$(BIN)/python -m flows.summary --workspace $(DEMO_WS)
 
 clean:

@@ -29,7 +29,22 @@ def workspace_summary(workspace: Path) -> str:
         meta = json.loads(meta_path.read_text())
         vocab_rows.append([meta_path.name.removesuffix(".meta.json"), meta["words"], meta["tokens"], meta["sequences"]])
     vocabularies = table(["vocabulary", "words", "tokens", "sequences"], vocab_rows)
-    return f"{corpora}\n\n{vocabularies}"
+    vector_rows = []
+    for meta_path in sorted((workspace / "vectors").glob(f"*/*/*/{META_FILE}")):
+        meta = json.loads(meta_path.read_text())
+        stats = meta.get("stats", {})
+        waste = 1 - stats.get("tokens_real", 0) / max(stats.get("tokens_padded", 1), 1)
+        vector_rows.append(["/".join(meta_path.parent.parts[-3:]), meta["rows"], stats.get("records_rejected", 0),
+                            f"{waste:.1%}"])
+    vectors = table(["vectors (model/corpus/kind)", "rows", "rejected", "padding"], vector_rows)
+    model_rows = []
+    for config_path in sorted((workspace / "models").glob("*/config.json")):
+        config = json.loads(config_path.read_text())
+        history = config.get("provenance", {}).get("metrics", {}).get("history", [{}])
+        model_rows.append([config_path.parent.name, config["kind"], config["dim_word"], config["uni_dim"],
+                           round(history[-1].get("val_nll_per_token", float("nan")), 3)])
+    models = table(["model", "kind", "dim_word", "dim", "val NLL/token"], model_rows)
+    return "\n\n".join([corpora, vocabularies, vectors, models])
 
 
 def main() -> None:

@@ -146,18 +146,23 @@ class ReadAndBatch(beam.DoFn):
 
 
 def result_chunk(element: tuple) -> Chunk:
+    """One batch's vectors as one item (rows, ids, token counts, matrix): no per-row objects."""
     (task, number, members), result = element
     real = int(result.example[:, 0].sum())
     padded = result.example.shape[0] * (result.example.shape[1] - 1)
-    items = [(row, text_id, n, vector) for (row, text_id, n), vector in zip(members, result.inference, strict=True)]
-    stats = Counter(records_out=len(items), tokens_real=real, tokens_padded=padded)
-    return Chunk(task, number, items=items, stats=stats)
+    rows, ids, counts = (list(column) for column in zip(*members, strict=True))
+    stats = Counter(records_out=len(rows), tokens_real=real, tokens_padded=padded)
+    return Chunk(task, number, items=[(rows, ids, counts, result.inference)], stats=stats)
 
 
 def assemble_vectors(task: ShardTask, chunks: list[Chunk], folder: Path, dtype: str, dim: int) -> dict:
-    items = sorted((item for chunk in chunks for item in chunk.items), key=lambda item: item[0])
-    vectors = np.stack([item[3] for item in items]) if items else np.zeros((0, dim), np.float32)
-    return {folder: vectors_table([i[1] for i in items], [i[2] for i in items], vectors, dtype)}
+    batches = [item for chunk in chunks for item in chunk.items]
+    rows = np.array([row for batch in batches for row in batch[0]], dtype=np.int64)
+    order = np.argsort(rows, kind="stable")
+    ids = [text_id for batch in batches for text_id in batch[1]]
+    counts = [n for batch in batches for n in batch[2]]
+    vectors = np.concatenate([batch[3] for batch in batches]) if batches else np.zeros((0, dim), np.float32)
+    return {folder: vectors_table([ids[i] for i in order], [counts[i] for i in order], vectors[order], dtype)}
 
 
 def build_encode(pipeline: beam.Pipeline, tasks: list[ShardTask], params: EncodeParams, kind: str,
@@ -176,8 +181,10 @@ def build_encode(pipeline: beam.Pipeline, tasks: list[ShardTask], params: Encode
     data = outputs["vectors"]
     read = (pipeline | "Shards" >> beam.Create(tasks) | "Spread" >> beam.Reshuffle()
             | "ReadAndBatch" >> beam.ParDo(ReadAndBatch(params, kind)).with_outputs("chunks", main="batches"))
-    encoded = (read.batches | "SpreadBatches" >> beam.Reshuffle() | "Encode" >> RunInference(handler)
-               | "ToChunks" >> beam.Map(result_chunk))
+    batches = read.batches
+    if workers > 1:  # spread one shard's batches over the workers; one worker needs no shuffle
+        batches = batches | "SpreadBatches" >> beam.Reshuffle()
+    encoded = batches | "Encode" >> RunInference(handler) | "ToChunks" >> beam.Map(result_chunk)
     write = WriteShard(lambda task, chunks: assemble_vectors(task, chunks, data, params.dtype, dim),
                        outputs["rejects"], [data])
     _ = ((read.chunks, encoded) | "Merge" >> beam.Flatten()
@@ -196,6 +203,14 @@ def output_folders(workspace: Path, model: str, corpus: str, kind: str) -> dict[
     }
 
 
+def local_defaults(beam_args: list[str]) -> list[str]:
+    """Without runner flags, one in-process worker: torch already spreads a batch over every core,
+    and worker processes would split the cores and pay for moving tensors between them."""
+    if any(arg.startswith(("--runner", "--direct_num_workers", "--direct_running_mode")) for arg in beam_args):
+        return beam_args
+    return [*beam_args, "--direct_running_mode=in_memory", "--direct_num_workers=1"]
+
+
 def _workers(beam_args: list[str]) -> int:
     for arg in beam_args:
         if arg.startswith("--direct_num_workers="):
@@ -208,7 +223,7 @@ def run(params: EncodeParams, corpus: str, kind: str, workspace: Path,
     """Encode every shard of corpora/<corpus>/<kind> into vectors/<model>/<corpus>/<kind>."""
     if kind not in KIND_SCHEMAS:
         raise ValueError(f"--kind must be one of {sorted(KIND_SCHEMAS)}, got {kind!r}")
-    beam_args = beam_args or []
+    beam_args = local_defaults(beam_args or [])
     workspace = Path(workspace)
     folder = workspace / "corpora" / corpus / kind
     sources = [str(path) for path in shard_paths(folder)]
@@ -228,6 +243,7 @@ def run_texts(params: EncodeParams, texts: Path, out: Path, beam_args: list[str]
     """Encode a plain text file, one text per line (id = line number), into the Parquet file `out`;
     rejected lines go to `<out>.rejects.parquet`."""
     texts, out = Path(texts), Path(out)
+    beam_args = local_defaults(beam_args or [])
     if not texts.is_file():
         raise FileNotFoundError(f"--texts {texts} is not a file")
     work = out.with_name(f".{out.name}.parts")

@@ -17,6 +17,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from data_schemas import CAPTIONS
 from data_schemas import text as col
+from model.batching import plan_batches
 from model.encoder_files import read_config
 from model.skipthought import SkipThoughtConfig, SkipThoughtEncoder
 from pipelines import captions, encode, vocab
@@ -41,7 +42,7 @@ def random_model(out: Path, words: list[str], dim_word: int, dim: int) -> Path:
 def bare_gru_seconds(lengths: list[int], dim_word: int, dim: int, params: encode.EncodeParams) -> float:
     """A bare nn.GRU over the same batches (random inputs of the same shapes), packed like ours."""
     gru = torch.nn.GRU(dim_word, dim, batch_first=True)
-    groups = encode.plan_batches(lengths, params.batch_size, params.batch_tokens)
+    groups = plan_batches(lengths, params.batch_size, params.batch_tokens)
     inputs = [(torch.randn(len(g), max(lengths[i] for i in g), dim_word), torch.tensor([lengths[i] for i in g]))
               for g in groups]
     started = time.perf_counter()

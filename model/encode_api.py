@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model.batching import plan_batches
 from model.encoder_files import load_encoder, read_vocabulary
 from pipelines.sentences import split_sentences
 from pipelines.treebank import tokenize
@@ -53,19 +54,18 @@ class TextEncoder:
         return ids
 
     @torch.inference_mode()
-    def encode_tokens(self, token_lists: list[list[str]], batch_size: int = 128) -> np.ndarray:
+    def encode_tokens(self, token_lists: list[list[str]], batch_size: int = 256,
+                      batch_tokens: int = 8192) -> np.ndarray:
         empty = [row for row, tokens in enumerate(token_lists) if not tokens]
         if empty:
             raise ValueError(f"texts at positions {empty[:10]} have no tokens; the encoder needs at least one")
         ids = [self.token_ids(tokens) for tokens in token_lists]
-        order = sorted(range(len(ids)), key=lambda row: len(ids[row]))
         out = np.zeros((len(ids), self.dim), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
+        for rows in plan_batches([len(x) for x in ids], batch_size, batch_tokens):
             batch, lengths = pad_batch([ids[row] for row in rows])
             out[rows] = self.model(batch, lengths).float().cpu().numpy()
         return out
 
-    def encode(self, texts: list[str], batch_size: int = 128) -> np.ndarray:
+    def encode(self, texts: list[str]) -> np.ndarray:
         """One vector per text, in input order; an empty text is a ValueError naming its position."""
-        return self.encode_tokens([text_tokens(text) for text in texts], batch_size)
+        return self.encode_tokens([text_tokens(text) for text in texts])

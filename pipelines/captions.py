@@ -7,9 +7,9 @@ import glob
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
-import apache_beam as beam
 import pyarrow as pa
 
 from data_schemas import CAPTIONS
@@ -18,7 +18,7 @@ from data_schemas.rejects import reject_row
 from pipelines.caption_formats import BadRecord, CaptionColumns, CaptionRecord, parse_captions
 from pipelines.decode import UnreadableTextError
 from pipelines.sentences import split_sentences
-from pipelines.sharded_job import Chunk, ShardTask, WriteShard, build_sharded_job
+from pipelines.sharded_job import Chunk, ShardTask, WriteShard, sharded_build
 from pipelines.stage_run import StageReport, run_sharded_stage
 from pipelines.treebank import tokenize
 
@@ -115,18 +115,10 @@ def run(
     sources = list_caption_files(input_pattern)
     outputs = output_folders(Path(workspace), name)
 
-    def build(pipeline: beam.Pipeline, tasks: list[ShardTask]) -> None:
-        write = WriteShard(
-            lambda task, chunks: assemble_captions(task, chunks, outputs["captions"]),
-            outputs["rejects"],
-            [outputs["captions"]],
-        )
-        build_sharded_job(
-            pipeline,
-            tasks,
-            read=lambda task: read_captions(task, params),
-            process=lambda chunk: tokenize_captions(chunk, params),
-            write=write,
-        )
-
+    build = sharded_build(
+        read=partial(read_captions, params=params),
+        process=partial(tokenize_captions, params=params),
+        write=WriteShard(partial(assemble_captions, folder=outputs["captions"]), outputs["rejects"],
+                         [outputs["captions"]]),
+    )
     return run_sharded_stage(STAGE, sources, asdict(params), outputs, build, beam_args or [])

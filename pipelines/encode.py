@@ -27,6 +27,7 @@ from data_schemas import CAPTIONS, PASSAGES, SENTENCES, check_schema
 from data_schemas import text as col
 from data_schemas.rejects import reject_row
 from data_schemas.vectors import vectors_table
+from model.batching import plan_batches
 from model.encode_api import text_tokens
 from model.encoder_files import CONFIG_FILE, WEIGHTS_FILE, encoder_for_inference, read_config, read_vocabulary
 from model.skipthought import SkipThoughtEncoder
@@ -56,18 +57,6 @@ def resolve_device(name: str) -> str:
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda was asked for but no CUDA device is available")
     return "GPU" if name == "cuda" else "CPU"
-
-
-def plan_batches(lengths: list[int], batch_size: int, batch_tokens: int) -> list[list[int]]:
-    """Row numbers grouped into batches of similar length (sorted), within both size limits."""
-    order = sorted(range(len(lengths)), key=lambda row: (lengths[row], row))
-    groups: list[list[int]] = []
-    for row in order:
-        if groups and len(groups[-1]) < batch_size and (len(groups[-1]) + 1) * lengths[row] <= batch_tokens:
-            groups[-1].append(row)
-        else:
-            groups.append([row])
-    return groups
 
 
 def pack(id_lists: Sequence[list[int]]) -> torch.Tensor:

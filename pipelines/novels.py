@@ -8,9 +8,9 @@ import glob
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
-import apache_beam as beam
 import pyarrow as pa
 
 from data_schemas import PASSAGES, SENTENCES
@@ -21,7 +21,7 @@ from pipelines.decode import UnreadableTextError, read_text
 from pipelines.gutenberg import strip_gutenberg
 from pipelines.passages import PassageBounds, group_passages
 from pipelines.sentences import split_sentences
-from pipelines.sharded_job import Chunk, ShardTask, WriteShard, build_sharded_job
+from pipelines.sharded_job import Chunk, ShardTask, WriteShard, sharded_build
 from pipelines.stage_run import StageReport, run_sharded_stage
 from pipelines.treebank import tokenize
 
@@ -191,18 +191,9 @@ def run(
     def assemble(task: ShardTask, chunks: list[Chunk]) -> dict[Path, pa.Table]:
         return assemble_book(task, chunks, params, outputs["sentences"], outputs["passages"])
 
-    def build(pipeline: beam.Pipeline, tasks: list[ShardTask]) -> None:
-        write = WriteShard(assemble, outputs["rejects"], [outputs["sentences"], outputs["passages"]])
-        build_sharded_job(
-            pipeline,
-            tasks,
-            read=lambda task: read_book(task, params),
-            process=lambda chunk: tokenize_paragraphs(chunk, params),
-            write=write,
-        )
-
-    return run_sharded_stage(STAGE, sources, _params_dict(params), outputs, build, beam_args or [])
-
-
-def _params_dict(params: NovelParams) -> dict:
-    return asdict(params)
+    build = sharded_build(
+        read=partial(read_book, params=params),
+        process=partial(tokenize_paragraphs, params=params),
+        write=WriteShard(assemble, outputs["rejects"], [outputs["sentences"], outputs["passages"]]),
+    )
+    return run_sharded_stage(STAGE, sources, asdict(params), outputs, build, beam_args or [])

@@ -15,9 +15,10 @@ from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from data_schemas import REJECTS
-from pipelines.shards import shard_name, write_table_atomic
+from pipelines.shards import shard_name, shard_paths, write_table_atomic
 
 STATS_METADATA_KEY = b"storyteller.stats"
 
@@ -76,30 +77,28 @@ class WriteShard(beam.DoFn):
         yield summary
 
 
-def build_sharded_job(
-    pipeline: beam.Pipeline,
-    tasks: list[ShardTask],
+def sharded_build(
     read: Callable[[ShardTask], Iterator[Chunk]],
     process: Callable[[Chunk], Chunk],
     write: WriteShard,
-) -> beam.PCollection:
-    """Wire read -> spread -> process -> regroup by shard -> write; returns the shard summaries."""
-    return (
-        pipeline
-        | "Shards" >> beam.Create(tasks)
-        | "Read" >> beam.FlatMap(read)
-        | "Spread" >> beam.Reshuffle()
-        | "Process" >> beam.Map(process)
-        | "KeyByShard" >> beam.Map(lambda chunk: (chunk.task.index, chunk))
-        | "GroupByShard" >> beam.GroupByKey()
-        | "Write" >> beam.ParDo(write)
-    )
+) -> Callable[[beam.Pipeline, list[ShardTask]], beam.PCollection]:
+    """The pipeline builder: read -> spread -> process -> regroup by shard -> write (shard summaries)."""
+
+    def build(pipeline: beam.Pipeline, tasks: list[ShardTask]) -> beam.PCollection:
+        return (
+            pipeline
+            | "Shards" >> beam.Create(tasks)
+            | "Read" >> beam.FlatMap(read)
+            | "Spread" >> beam.Reshuffle()
+            | "Process" >> beam.Map(process)
+            | "KeyByShard" >> beam.Map(lambda chunk: (chunk.task.index, chunk))
+            | "GroupByShard" >> beam.GroupByKey()
+            | "Write" >> beam.ParDo(write)
+        )
+
+    return build
 
 
 def shard_summaries(folder: Path) -> list[dict]:
     """The per-shard summaries stored in each shard's Parquet metadata, in shard order."""
-    import pyarrow.parquet as pq
-
-    from pipelines.shards import shard_paths
-
     return [json.loads(pq.read_schema(path).metadata[STATS_METADATA_KEY]) for path in shard_paths(folder)]

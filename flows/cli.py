@@ -5,7 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from flows.model_commands import add_convert, add_encode
+from flows import image_commands, index_commands, style_commands, vse_commands
+from flows.model_commands import add_convert_skipthoughts, add_encode
 from flows.report import stage_summary, table
 from flows.train_commands import add_train_encoder
 from pipelines import captions, novels, vocab
@@ -90,9 +91,14 @@ def parser() -> argparse.ArgumentParser:
     _add_novels(kinds)
     _add_captions(kinds)
     add_encode(commands, BEAM_EPILOG)
-    add_convert(commands)
-    train = commands.add_parser("train", help="train models")
-    add_train_encoder(train.add_subparsers(dest="model", required=True))
+    converts = commands.add_parser("convert", help="import the original released weights").add_subparsers(
+        dest="what", required=True)
+    add_convert_skipthoughts(converts)
+    trains = commands.add_parser("train", help="train models").add_subparsers(dest="model", required=True)
+    add_train_encoder(trains)
+    # Each stage's commands register themselves: top-level commands, `train <model>`, `convert <what>`.
+    for stage_commands in (style_commands, image_commands, vse_commands, index_commands):
+        stage_commands.register(commands, trains, converts, BEAM_EPILOG)
     v = commands.add_parser("vocab", help="vocabulary over corpora", epilog=BEAM_EPILOG)
     v.add_argument("--corpus", required=True, help="corpus name(s), comma-separated")
     v.add_argument("--size", type=int, required=True, help="vocabulary size including <eos> and UNK")

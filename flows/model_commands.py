@@ -35,9 +35,7 @@ def run_encode(args: argparse.Namespace, beam_args: list[str]) -> None:
         raise ValueError("give --corpus NAME --workspace WS, or --texts FILE --out FILE.parquet")
 
 
-def add_convert(commands: argparse._SubParsersAction) -> None:
-    convert = commands.add_parser("convert", help="import the original released weights")
-    kinds = convert.add_subparsers(dest="what", required=True)
+def add_convert_skipthoughts(kinds: argparse._SubParsersAction) -> None:
     p = kinds.add_parser("skipthoughts", help="uni_skip/bi_skip npz+pkl, utable/btable, dictionary.txt")
     p.add_argument("--models", type=Path, required=True, help="folder with uni_skip.npz(.pkl), bi_skip.npz(.pkl)")
     p.add_argument("--tables", type=Path, required=True, help="folder with utable.npy, btable.npy, dictionary.txt")

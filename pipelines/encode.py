@@ -29,8 +29,8 @@ from data_schemas.rejects import reject_row
 from data_schemas.vectors import vectors_table
 from model.batching import plan_batches
 from model.encode_api import text_tokens
-from model.encoder_files import CONFIG_FILE, WEIGHTS_FILE, encoder_for_inference, read_config, read_vocabulary
-from model.skipthought import SkipThoughtEncoder
+from model.encoder_files import CONFIG_FILE, WEIGHTS_FILE, read_vocabulary
+from model.text_models import text_model_for_inference, text_model_spec
 from pipelines.decode import UnreadableTextError, read_text
 from pipelines.manifest import file_fingerprint
 from pipelines.sharded_job import Chunk, ShardTask, WriteShard
@@ -69,7 +69,7 @@ def pack(id_lists: Sequence[list[int]]) -> torch.Tensor:
     return packed
 
 
-def encode_packed(batch: Sequence[torch.Tensor], model: SkipThoughtEncoder, device: torch.device,
+def encode_packed(batch: Sequence[torch.Tensor], model: torch.nn.Module, device: torch.device,
                   inference_args=None, model_id=None) -> Iterator[PredictionResult]:
     """RunInference's inference_fn: each example is a whole prepared batch; returns its vectors."""
     with torch.inference_mode():
@@ -80,10 +80,10 @@ def encode_packed(batch: Sequence[torch.Tensor], model: SkipThoughtEncoder, devi
             yield PredictionResult(packed, vectors, model_id)
 
 
-def model_factory(model_dir: str, threads: int) -> SkipThoughtEncoder:
+def model_factory(model_dir: str, threads: int) -> torch.nn.Module:
     if threads > 0:
         torch.set_num_threads(threads)
-    return encoder_for_inference(model_dir)
+    return text_model_for_inference(model_dir)
 
 
 class ReadAndBatch(beam.DoFn):
@@ -94,8 +94,10 @@ class ReadAndBatch(beam.DoFn):
 
     def setup(self) -> None:
         self.vocab = read_vocabulary(Path(self.params.model_dir))
-        config = read_config(Path(self.params.model_dir))
-        self.eos = self.vocab.eos if config.use_eos else None
+        append_eos = text_model_spec(self.params.model_dir).append_eos
+        if append_eos and self.vocab.eos is None:
+            raise ValueError(f"{self.params.model_dir}: the model appends <eos> but vocab.txt has no <eos> line")
+        self.eos = self.vocab.eos if append_eos else None
 
     def rows(self, task: ShardTask) -> tuple[list[str], list[list[str]], list[str]]:
         if self.kind == "texts":
@@ -156,7 +158,7 @@ def assemble_vectors(task: ShardTask, chunks: list[Chunk], folder: Path, dtype: 
 
 def build_encode(pipeline: beam.Pipeline, tasks: list[ShardTask], params: EncodeParams, kind: str,
                  outputs: dict[str, Path], workers: int) -> None:
-    dim = read_config(Path(params.model_dir)).output_dim
+    dim = text_model_spec(params.model_dir).output_dim
     threads = params.threads or max(1, (os.cpu_count() or 1) // max(workers, 1))
     handler = KeyedModelHandler(PytorchModelHandlerTensor(
         state_dict_path=str(Path(params.model_dir) / WEIGHTS_FILE),

@@ -1,0 +1,8 @@
+"""`storyteller features`: image files to CNN feature shards."""
+
+import argparse
+
+
+def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersAction,
+             converts: argparse._SubParsersAction, epilog: str) -> None:
+    """Add this stage's subcommands to the top level, to `train` and to `convert`."""

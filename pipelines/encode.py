@@ -29,7 +29,7 @@ from data_schemas.rejects import reject_row
 from data_schemas.vectors import vectors_table
 from model.batching import plan_batches
 from model.encode_api import text_tokens
-from model.encoder_files import CONFIG_FILE, WEIGHTS_FILE, read_vocabulary
+from model.encoder_files import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, read_vocabulary
 from model.text_models import text_model_for_inference, text_model_spec
 from pipelines.decode import UnreadableTextError, read_text
 from pipelines.manifest import file_fingerprint
@@ -221,7 +221,7 @@ def run(params: EncodeParams, corpus: str, kind: str, workspace: Path,
     if not sources:
         raise FileNotFoundError(f"{folder} holds no shards: run `storyteller corpus` for {corpus!r} first")
     outputs = output_folders(workspace, model_id(params.model_dir), corpus, kind)
-    model_files = [file_fingerprint(Path(params.model_dir) / name) for name in (WEIGHTS_FILE, CONFIG_FILE)]
+    model_files = [file_fingerprint(Path(params.model_dir) / name) for name in (WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE)]
     stage_params = {**asdict(params), "model_dir": model_id(params.model_dir), "kind": kind, "model": model_files}
     return run_sharded_stage(
         STAGE, sources, stage_params, outputs,
@@ -239,7 +239,7 @@ def run_texts(params: EncodeParams, texts: Path, out: Path, beam_args: list[str]
         raise FileNotFoundError(f"--texts {texts} is not a file")
     work = out.with_name(f".{out.name}.parts")
     outputs = {"vectors": work / "vectors", "rejects": work / "rejects"}
-    model_files = [file_fingerprint(Path(params.model_dir) / name) for name in (WEIGHTS_FILE, CONFIG_FILE)]
+    model_files = [file_fingerprint(Path(params.model_dir) / name) for name in (WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE)]
     stage_params = {**asdict(params), "model_dir": model_id(params.model_dir), "kind": "texts", "model": model_files}
     report = run_sharded_stage(
         STAGE, [str(texts)], stage_params, outputs,

@@ -15,7 +15,7 @@ from pipelines.shards import remove_temporaries
 
 META_FILE = "_meta.json"
 RUN_FILE = "_run.json"
-_SOURCE_PACKAGES = ("pipelines", "data_schemas")
+_SOURCE_PACKAGES = ("pipelines", "data_schemas", "model")
 
 
 def file_fingerprint(path: str | Path) -> dict[str, Any]:

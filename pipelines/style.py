@@ -11,6 +11,8 @@ allowed. The combine keeps one partial sum per shard and adds them in shard orde
 same shards give the same bits whatever order the runner delivers them in.
 """
 
+import hashlib
+import json
 import sys
 import time
 from collections.abc import Iterable
@@ -28,8 +30,8 @@ from data_schemas.vectors import N_TOKENS, VECTOR, vector_matrix, vectors_schema
 from pipelines import style_files
 from pipelines.beam_options import make_pipeline
 from pipelines.encode import local_defaults
-from pipelines.manifest import META_FILE, code_version, file_fingerprint, read_meta
-from pipelines.shards import shard_paths
+from pipelines.manifest import META_FILE, code_version, read_meta
+from pipelines.shards import shard_name, shard_paths
 from pipelines.style_files import FULL, UNCHANGED, check_name, plan_update, resolve_encoder
 
 KINDS = ("passages", "captions")
@@ -134,9 +136,30 @@ def _encode_command(encoder: str, corpus: str, kind: str, workspace: Path, model
     return f"storyteller encode --encoder {model} --corpus {corpus} --kind {kind} --workspace {workspace}"
 
 
+def _model_hashes(meta: dict) -> dict[str, str]:
+    return {Path(f["path"]).name: f["sha256"] for f in meta["params"]["model"]}
+
+
+def shard_ids(meta: dict) -> list[str]:
+    """What determines each vector shard's content, hashed, from the encode stage's `_meta.json`:
+    shard i was made from input i (stage_run plans one task per input, in order) by the recorded
+    parameters and code.
+
+    Not the vector file's own hash: a corpus that grows is rebuilt under new shard names
+    (part-00003-of-00021 becomes part-00003-of-00022) and each vector shard's Parquet metadata
+    names its corpus shard's path, so every vector shard gets new bytes. The corpus shard of an
+    unchanged book keeps its bytes (its metadata names the book's file, not the shard). Model file
+    paths are left out: the same weights moved elsewhere make the same vectors.
+    """
+    params = {**meta["params"], "model": _model_hashes(meta)}
+    return [hashlib.sha256(json.dumps({"corpus_shard": source["sha256"], "encode": params,
+                                       "code_version": meta["code_version"]}, sort_keys=True).encode()).hexdigest()
+            for source in meta["inputs"]]
+
+
 def _shard_inputs(workspace: Path, encoder: str, corpora: list[str], kind: str,
                   model_dir: Path | None) -> tuple[list[dict], dict, int]:
-    """Every shard (corpus, workspace-relative path, sha256, rows), the encoder's file hashes, the dim."""
+    """Every shard (corpus, workspace-relative path, content id, rows), the encoder's file hashes, the dim."""
     inputs, encoders, dims = [], {}, set()
     for corpus in corpora:
         folder = workspace / "vectors" / encoder / corpus / kind
@@ -144,17 +167,19 @@ def _shard_inputs(workspace: Path, encoder: str, corpora: list[str], kind: str,
         if not (folder / META_FILE).is_file():
             raise FileNotFoundError(f"{folder} holds no finished vectors: run `{command}` first")
         meta, paths = read_meta(folder), shard_paths(folder)
-        if len(paths) != meta["shards"]:
-            raise FileNotFoundError(f"{folder} has {len(paths)} of {meta['shards']} shards: run `{command}`")
-        encoders[corpus] = {Path(f["path"]).name: f["sha256"] for f in meta["params"]["model"]}
-        for path in paths:
+        ids = shard_ids(meta)
+        if [path.name for path in paths] != [shard_name(i, len(ids)) for i in range(len(ids))]:
+            raise FileNotFoundError(f"{folder} has {len(paths)} shards but its {META_FILE} lists {len(ids)} "
+                                    f"encoded corpus shards: run `{command}`")
+        encoders[corpus] = _model_hashes(meta)
+        for path, content_id in zip(paths, ids, strict=True):
             schema = pq.read_schema(path)
             dim = schema.field(VECTOR).type.list_size if VECTOR in schema.names else 0
             dtype = "float16" if dim and schema.field(VECTOR).type.value_type == pa.float16() else "float32"
             check_schema(schema, vectors_schema(dim, dtype), str(path))
             dims.add(dim)
             inputs.append({"corpus": corpus, "path": path.relative_to(workspace).as_posix(),
-                           "sha256": file_fingerprint(path)["sha256"], "rows": pq.read_metadata(path).num_rows})
+                           "content_id": content_id, "rows": pq.read_metadata(path).num_rows})
     first = corpora[0]
     for corpus in corpora[1:]:
         if encoders[corpus] != encoders[first]:

@@ -22,7 +22,7 @@ from pipelines.manifest import write_json_atomic
 
 STYLES = "styles"
 UNCHANGED, INCREMENTAL, FULL = "unchanged", "incremental", "full"
-# What must match for a stored sum to be reused; the shards are compared separately, by content.
+# What must match for a stored sum to be reused; the shards are compared separately, by content id.
 SUM_PARAMS = ("kind", "filter", "encoder", "dim", "code_version")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
@@ -124,9 +124,9 @@ def read_stored_sum(workspace: Path, encoder: str, name: str) -> tuple[dict, np.
 def plan_update(previous: dict | None, params: dict, inputs: list[dict]) -> UpdatePlan:
     """What to do given the stored json (None when there is no complete stored style).
 
-    Shards are matched by sha256, not by path: a corpus rebuilt with more files renames its shards
-    but an unchanged shard keeps its bytes. Only new shards on top of all the old ones can be added
-    to the stored sum; a shard that changed or went away means starting over.
+    Shards are matched by content id (see `style.shard_ids`), not by path: a corpus rebuilt with
+    more files renames its shards but an unchanged one keeps its id. Only new shards on top of all
+    the old ones can be added to the stored sum; a shard that changed or went away means starting over.
     """
     everything = tuple(range(len(inputs)))
     if previous is None:
@@ -138,11 +138,11 @@ def plan_update(previous: dict | None, params: dict, inputs: list[dict]) -> Upda
         return UpdatePlan(FULL, f"{', '.join(changed)} changed", everything, {})
     stored = defaultdict(list)
     for record in previous["inputs"]:
-        stored[record["sha256"]].append(record)
+        stored[record["content_id"]].append(record)
     carried, read = {}, []
     for position, record in enumerate(inputs):
-        if stored[record["sha256"]]:
-            carried[position] = stored[record["sha256"]].pop()
+        if stored[record["content_id"]]:
+            carried[position] = stored[record["content_id"]].pop()
         else:
             read.append(position)
     gone = [record["path"] for records in stored.values() for record in records]

@@ -1,6 +1,6 @@
 """The style Beam job on real vector shards: the mean of exactly the rows passing the filter, reruns
-that do nothing, new corpora added from the stored sum, full recomputation on changed shards or
-weights, float16 shards, the update rule, the reader, and the command line."""
+that do nothing, new corpora and books added from the stored sum, full recomputation on changed
+shards or weights, float16 shards, the update rule, the reader, and the command line."""
 
 import shutil
 import subprocess
@@ -14,7 +14,7 @@ from data_schemas import CAPTIONS, PASSAGES
 from data_schemas.vectors import N_TOKENS, vector_matrix, vectors_schema
 from flows.cli import main
 from pipelines import captions, encode, novels, style
-from pipelines.manifest import file_fingerprint
+from pipelines.manifest import file_fingerprint, read_meta
 from pipelines.shards import read_artifact, shard_paths
 from pipelines.style_files import FULL, INCREMENTAL, UNCHANGED, list_styles, plan_update, read_style, style_paths
 from tests.conftest import IN_PROCESS, NOVELS, SHARED_DATA
@@ -67,7 +67,8 @@ def test_style_is_the_mean_of_the_rows_passing_the_filter(workspace):
     assert report.rows_filtered == rows - count > 0
     shard = workspace / "vectors" / "tiny" / "wild" / "passages" / "part-00000-of-00001.parquet"
     assert found.meta["inputs"] == [{"corpus": "wild", "path": shard.relative_to(workspace).as_posix(),
-                                     "sha256": file_fingerprint(shard)["sha256"], "rows": rows, "rows_used": count}]
+                                     "content_id": style.shard_ids(read_meta(shard.parent))[0], "rows": rows,
+                                     "rows_used": count}]
     weights = file_fingerprint(workspace / "models" / "tiny" / "weights.pt")["sha256"]
     assert found.meta["encoder"]["id"] == "tiny" and found.meta["encoder"]["files"]["weights.pt"] == weights
     assert (found.meta["filter"], found.meta["kind"], found.meta["count"]) == ({"min_tokens": 100}, "passages", count)
@@ -116,18 +117,52 @@ def test_changed_shards_and_new_weights_recompute_everything(workspace, tmp_path
     assert (retrained.action, retrained.reason, retrained.shards_read) == (FULL, "encoder changed", 1)
 
 
+def test_a_book_added_to_a_corpus_is_added_to_the_stored_sum(workspace, tmp_path):
+    ws = tmp_path / "ws"
+    shutil.copytree(workspace, ws, ignore=shutil.ignore_patterns("styles"))
+    corpus, vectors = ws / "corpora" / "wild" / "passages", ws / "vectors" / "tiny" / "wild" / "passages"
+    before = [file_fingerprint(shard_paths(folder)[0])["sha256"] for folder in (corpus, vectors)]
+    style.run("grown", ["wild"], "passages", "tiny", ws, 100, IN_PROCESS)
+    # Corpus "wild" rebuilt from Otranto too; London's path is spelled as when the fixture built it.
+    both = str(NOVELS / "*" / "[lw][oa][nl]*.txt.gz")
+    assert novels.list_novels(both) == [str(NOVELS / BOOKS["wild"]), str(NOVELS / BOOKS["otranto"])]
+    novels.run(both, "wild", ws, beam_args=IN_PROCESS)
+    encode_corpus(ws, "wild")
+    # Every shard was renamed: London's corpus shard kept its bytes, its vector shard did not.
+    after = [file_fingerprint(shard_paths(folder)[0])["sha256"] for folder in (corpus, vectors)]
+    assert shard_paths(vectors)[0].name == "part-00000-of-00002.parquet"
+    assert after[0] == before[0] and after[1] != before[1]
+    grown = style.run("grown", ["wild"], "passages", "tiny", ws, 100, IN_PROCESS)
+    assert (grown.action, grown.shards, grown.shards_read) == (INCREMENTAL, 2, 1)
+    assert grown.rows_read == pq.read_metadata(shard_paths(vectors)[1]).num_rows
+    mean, count, _ = expected_mean(ws, ["wild"], "passages", 100)
+    np.testing.assert_allclose(read_style(ws, "tiny", "grown").vector, mean, atol=1e-6)
+    assert grown.count == count
+
+
 def test_update_rule_matches_shards_by_content():
     params = {"kind": "passages", "filter": None, "encoder": {"id": "m", "files": {}}, "dim": 4, "code_version": "x"}
-    old = [{"path": "a/part-00000-of-00001.parquet", "sha256": "A", "rows_used": 3}]
+    old = [{"path": "a/part-00000-of-00001.parquet", "content_id": "A", "rows_used": 3}]
     previous = {**params, "inputs": old}
-    renamed = [{"path": "a/part-00000-of-00002.parquet", "sha256": "A"},
-               {"path": "a/part-00001-of-00002.parquet", "sha256": "B"}]
+    renamed = [{"path": "a/part-00000-of-00002.parquet", "content_id": "A"},
+               {"path": "a/part-00001-of-00002.parquet", "content_id": "B"}]
     plan = plan_update(previous, params, renamed)
     assert (plan.action, plan.read, plan.carried) == (INCREMENTAL, (1,), {0: old[0]})
     assert plan_update(previous, params, renamed[:1]).action == UNCHANGED
     assert plan_update(previous, params, renamed[1:]).action == FULL
     assert plan_update(previous, {**params, "filter": {"min_tokens": 5}}, renamed).reason == "filter changed"
     assert plan_update(None, params, renamed).read == (0, 1)
+
+
+def test_shard_ids_follow_the_corpus_shard_content_and_encode_settings_not_paths():
+    meta = {"inputs": [{"path": "c/part-00000-of-00001.parquet", "bytes": 9, "sha256": "A"}], "code_version": "x",
+            "params": {"dtype": "float32", "model": [{"path": "/m/weights.pt", "bytes": 9, "sha256": "W"}]}}
+    moved = {**meta, "inputs": [{**meta["inputs"][0], "path": "c/part-00000-of-00002.parquet"}],
+             "params": {**meta["params"], "model": [{"path": "/n/weights.pt", "bytes": 9, "sha256": "W"}]}}
+    assert style.shard_ids(moved) == style.shard_ids(meta)
+    for changed in ({**meta, "inputs": [{**meta["inputs"][0], "sha256": "B"}]}, {**meta, "code_version": "y"},
+                    {**meta, "params": {**meta["params"], "dtype": "float16"}}):
+        assert style.shard_ids(changed) != style.shard_ids(meta)
 
 
 def test_reader_errors_and_an_interrupted_write(workspace, tmp_path):
@@ -146,6 +181,9 @@ def test_reader_errors_and_an_interrupted_write(workspace, tmp_path):
         read_style(ws, "tiny", "s")
     assert style.run("s", ["wild"], "passages", "tiny", ws, None, IN_PROCESS).action == FULL
     assert read_style(ws, "tiny", "s").vector.any()
+    shard_paths(ws / "vectors" / "tiny" / "wild" / "passages")[0].unlink()
+    with pytest.raises(FileNotFoundError, match=r"has 0 shards but its _meta\.json lists 1 .* run `storyteller encode"):
+        style.run("s", ["wild"], "passages", "tiny", ws, None, IN_PROCESS)
 
 
 def test_style_command_prints_rows_that_add_up_and_one_line_errors(workspace, capsys):

@@ -41,15 +41,32 @@ def run_sharded_stage(
     build: Callable[[beam.Pipeline, list[ShardTask]], object],
     beam_args: list[str],
 ) -> StageReport:
-    """Run `build` over the shards not yet written.
+    """Run `build` over the shards not yet written, one shard per input file.
 
     `outputs` maps labels to folders; the first one marks a shard as finished (the writer puts it
     there last), and one labelled "rejects" is expected.
     """
+    inputs = [file_fingerprint(source) for source in sources]
+    return run_planned_stage(stage_name, plan_tasks(sources), inputs, params, outputs, build, beam_args)
+
+
+def _count_rows(folder: Path) -> int:
+    return sum(pq.read_metadata(path).num_rows for path in shard_paths(folder))
+
+
+def run_planned_stage(
+    stage_name: str,
+    tasks: list[ShardTask],
+    inputs: list[dict],
+    params: dict,
+    outputs: dict[str, Path],
+    build: Callable[[beam.Pipeline, list[ShardTask]], object],
+    beam_args: list[str],
+) -> StageReport:
+    """Run `build` over the planned shards not yet written; `inputs` (fingerprints) and `params` make
+    the stage key, so shards that are not one input file each (many images, say) resume the same way."""
     marker = next(iter(outputs.values()))
     started = time.monotonic()
-    tasks = plan_tasks(sources)
-    inputs = [file_fingerprint(source) for source in sources]
     stage = Stage(stage_name, stage_key(stage_name, inputs, params), tuple(outputs.values()))
     start = stage.start()
     pending: list[ShardTask] = []
@@ -58,8 +75,7 @@ def run_sharded_stage(
         pending = [task for task in tasks if task.index not in done]
         if pending:
             print(f"[{stage_name}] {start.value}: {len(pending)} of {len(tasks)} shards to write", file=sys.stderr)
-            progress = ShardProgress(stage_name, marker, len(tasks), len(done))
-            with progress, make_pipeline(beam_args) as pipeline:
+            with ShardProgress(stage_name, marker, len(tasks), len(done)), make_pipeline(beam_args) as pipeline:
                 build(pipeline, pending)
         missing = set(range(len(tasks))) - finished_shards(marker, len(tasks))
         if missing:
@@ -70,19 +86,7 @@ def run_sharded_stage(
         stats.update(summary["stats"])
     rows = {label: _count_rows(folder) for label, folder in outputs.items()}
     if start is not StageStart.DONE:
-        metas = {}
-        for label, folder in outputs.items():
-            metas[folder] = {
-                "inputs": inputs,
-                "params": params,
-                "shards": len(tasks),
-                "rows": rows[label],
-                "stats": dict(stats),
-                "sources": {s["source"]: {"stats": s["stats"], **s["info"]} for s in summaries},
-            }
-        stage.finish(metas)
+        sources = {s["source"]: {"stats": s["stats"], **s["info"]} for s in summaries}
+        stage.finish({folder: {"inputs": inputs, "params": params, "shards": len(tasks), "rows": rows[label],
+                               "stats": dict(stats), "sources": sources} for label, folder in outputs.items()})
     return StageReport(stage_name, start, len(tasks), len(pending), dict(stats), rows, time.monotonic() - started)
-
-
-def _count_rows(folder: Path) -> int:
-    return sum(pq.read_metadata(path).num_rows for path in shard_paths(folder))

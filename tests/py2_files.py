@@ -58,3 +58,8 @@ def write_object_table(path, rows: list[np.ndarray]) -> None:
     with open(path, "wb") as handle:
         np.lib.format.write_array_header_1_0(handle, {"descr": "|O", "fortran_order": False, "shape": table.shape})
         handle.write(py2_pickle_bytes(table, 2))
+
+
+def write_worddict(path, worddict: dict[str, int], protocol: int) -> None:
+    """A VSE `.npz.dictionary.pkl`: one pickle of word -> index, words as py2 (UTF-8) byte strings."""
+    path.write_bytes(py2_pickle_bytes({word.encode("utf-8"): index for word, index in worddict.items()}, protocol))

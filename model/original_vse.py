@@ -1,0 +1,97 @@
+"""Loader for the released visual-semantic embedding (reference d.2): `coco_embedding.npz` (weights),
+`coco_embedding.npz.pkl` (options) and `coco_embedding.npz.dictionary.pkl` (one pickle holding the
+word -> index dict), into a VSE model directory.
+
+Name and shape mapping (Theano row-vector layout to torch):
+
+    Wemb (n_words, dim_word)                      -> embedding.weight (as is)
+    encoder_{W,b,U,Wx,Ux,bx}                      -> gru.* (model.original_skipthoughts.gru_state)
+    ff_image_W (dim_image, dim), ff_image_b (dim) -> image_projection.weight (transposed), .bias
+
+The dictionary's indices run from 2 to len + 1 but n_words = len(worddict), so the two words with
+index >= n_words always became UNK in the original (reference a.2). vocab.txt lists only the words
+below n_words, which gives them UNK here too.
+"""
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.encoder_files import EOS, UNK
+from model.original_skipthoughts import OriginalFileError, gru_state, read_gru, read_py2_pickle
+from model.vse import VisualSemanticEmbedding, VSEConfig
+from model.vse_files import save_vse
+
+
+def read_vse_options(path: Path) -> dict:
+    options = read_py2_pickle(path)
+    missing = [key for key in ("dim_word", "dim", "dim_image") if key not in options]
+    if not isinstance(options, dict) or missing:
+        raise OriginalFileError(f"{path} lacks option(s) {missing}: is it the VSE .npz.pkl options file?")
+    if options.get("encoder", "gru") != "gru":
+        raise OriginalFileError(f"{path}: encoder {options['encoder']!r} is not supported; the storyteller "
+                                f"loads only the 'gru' text encoder (reference d.1)")
+    return options
+
+
+def read_worddict(path: Path) -> dict[str, int]:
+    worddict = read_py2_pickle(path)
+    if not isinstance(worddict, dict) or not all(isinstance(i, int) for i in worddict.values()):
+        raise OriginalFileError(f"{path} does not hold a word -> index dict: is it the .npz.dictionary.pkl file?")
+    indices = sorted(worddict.values())
+    if indices != list(range(2, len(worddict) + 2)):
+        raise OriginalFileError(f"{path}: word indices should run from 2 to {len(worddict) + 1} without gaps")
+    return worddict
+
+
+def read_arrays(npz_path: Path, expected: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """Named float32 arrays of an npz, each shape-checked against `expected`."""
+    try:
+        with np.load(npz_path) as archive:
+            arrays = {}
+            for name, shape in expected.items():
+                if name not in archive.files:
+                    raise OriginalFileError(f"{npz_path} has no array {name!r} (found {sorted(archive.files)[:12]})")
+                arrays[name] = np.asarray(archive[name], dtype=np.float32)
+                if arrays[name].shape != shape:
+                    raise OriginalFileError(f"{npz_path}: {name} has shape {arrays[name].shape}, expected {shape} "
+                                            f"from the options")
+            return arrays
+    except FileNotFoundError:
+        raise OriginalFileError(f"{npz_path} is missing") from None
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+        if isinstance(error, OriginalFileError):
+            raise
+        raise OriginalFileError(f"{npz_path} is truncated or not an npz archive ({error!r}); "
+                                f"download it again") from error
+
+
+def convert_vse(npz_path: Path, out_dir: Path) -> VSEConfig:
+    """Write a VSE model directory from coco_embedding.npz and its two pickles beside it."""
+    npz_path, out_dir = Path(npz_path), Path(out_dir)
+    if not npz_path.is_file():
+        raise OriginalFileError(f"{npz_path} is missing")
+    options = read_vse_options(npz_path.with_name(f"{npz_path.name}.pkl"))
+    worddict = read_worddict(npz_path.with_name(f"{npz_path.name}.dictionary.pkl"))
+    dim_word, dim, dim_image = int(options["dim_word"]), int(options["dim"]), int(options["dim_image"])
+    n_words = int(options.get("n_words", len(worddict)))
+    if n_words > len(worddict) + 2:
+        raise OriginalFileError(f"{npz_path}.pkl says n_words = {n_words}, but the dictionary has only "
+                                f"{len(worddict)} words (+ <eos>, UNK): are the files from the same model?")
+    arrays = read_arrays(npz_path, {"Wemb": (n_words, dim_word), "ff_image_W": (dim_image, dim),
+                                    "ff_image_b": (dim,)})
+    gru = read_gru(npz_path, "encoder", dim_word, dim)
+    words = [EOS, UNK] + [word for word, _ in sorted(worddict.items(), key=lambda item: item[1])]
+    config = VSEConfig(n_words=n_words, dim_image=dim_image, dim_word=dim_word, dim=dim, provenance={
+        "source": "released visual-semantic embedding (Kiros et al. 2014)", "model": str(npz_path),
+        "dictionary_words": len(worddict), "words_beyond_n_words_as_unk": words[n_words:], "options": options,
+    })
+    model = VisualSemanticEmbedding(config)
+    model.embedding.load_state_dict({"weight": torch.from_numpy(arrays["Wemb"])})
+    model.gru.load_state_dict(gru_state(gru))
+    model.image_projection.load_state_dict({"weight": torch.from_numpy(arrays["ff_image_W"].T.copy()),
+                                            "bias": torch.from_numpy(arrays["ff_image_b"])})
+    save_vse(out_dir, model, words[:n_words])
+    return config

@@ -57,6 +57,14 @@ def bench_features(image_paths: list[str], cnn: str = DEFAULT_CNN, weights: str 
     }
 
 
+def print_result(result: dict) -> None:
+    print(f"{result['cnn']}: {result['images']} images, batch {result['batch_size']}, "
+          f"{result['torch_threads']} torch threads")
+    print(f"beam features job : {result['job_seconds']:7.1f} s  {result['job_images_per_s']:7.1f} images/s")
+    print(f"bare forward pass : {result['bare_seconds']:7.1f} s  {result['bare_images_per_s']:7.1f} images/s")
+    print(f"ratio job/bare    : {result['ratio']:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shared", type=Path, default=Path("../shared/data"), help="the shared data folder")
@@ -68,11 +76,7 @@ def main() -> None:
     args = parser.parse_args()
     paths = images.list_images(str(args.shared / "images" / "flickr8k_1000" / "images"))[: args.limit]
     result = bench_features(paths, args.cnn, args.weights, args.batch_size, args.beam_args)
-    print(f"{result['cnn']}: {result['images']} images, batch {result['batch_size']}, "
-          f"{result['torch_threads']} torch threads")
-    print(f"beam features job : {result['job_seconds']:7.1f} s  {result['job_images_per_s']:7.1f} images/s")
-    print(f"bare forward pass : {result['bare_seconds']:7.1f} s  {result['bare_images_per_s']:7.1f} images/s")
-    print(f"ratio job/bare    : {result['ratio']:.2f}")
+    print_result(result)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@
 """
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -119,11 +118,11 @@ def main() -> None:
         del real
         compare("synthetic", synthetic[: args.synthetic], synthetic[args.synthetic :], "1,000 held-out vectors")
     if str(args.images):
-        from features import bench_features  # bench/features.py, beside this script
+        from features import bench_features, print_result  # bench/features.py, beside this script
 
-        paths = sorted(args.images.glob("*.jpg"))
-        print(f"\nCNN features ({args.cnn}, {len(paths):,} photos):", file=sys.stdout)
-        bench_features(paths, args.cnn, None)
+        paths = [str(path) for path in sorted(args.images.glob("*.jpg"))]
+        print(f"\nCNN features ({args.cnn}, {len(paths):,} photos):")
+        print_result(bench_features(paths, args.cnn))
 
 
 if __name__ == "__main__":

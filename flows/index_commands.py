@@ -4,7 +4,8 @@ import argparse
 from pathlib import Path
 
 from flows.report import stage_summary, table
-from pipelines import index
+from model.image_models import IMAGE_MODELS
+from pipelines import index, retrieve
 
 
 def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersAction,
@@ -25,6 +26,7 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
     p.add_argument("--seed", type=int, default=defaults.seed, help="seed of the k-means and recall samples")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where captions are embedded")
     p.set_defaults(run=run_index)
+    _add_retrieve(commands, epilog)
 
 
 def run_index(args: argparse.Namespace, beam_args: list[str]) -> None:
@@ -40,3 +42,32 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> None:
     print(table(["captions", "dim", "index", "nprobe", f"recall@{recall['k']}", "queries", "build s"],
                 [[meta["captions"], meta["dim"], meta["index"]["factory"], meta["index"]["nprobe"],
                   recall[f"recall@{recall['k']}"], recall["queries"], meta["seconds"]["build"]]]))
+
+
+def _add_retrieve(commands: argparse._SubParsersAction, epilog: str) -> None:
+    p = commands.add_parser(
+        "retrieve", epilog=epilog, help="the top-k captions of a caption index for each image",
+        description="Images -> CNN features -> the index's VSE -> top-k captions, one row per (image, rank) in "
+                    "--out; unreadable images go to <out stem>.rejects.parquet with a reason.")
+    p.add_argument("--index", required=True, help="index folder, or its name under WS/index/VSE/")
+    p.add_argument("--images", required=True,
+                   help="an image, a folder of images, a glob, or a text file listing image paths")
+    p.add_argument("--k", type=int, default=retrieve.RetrieveParams.k, help="captions per image")
+    p.add_argument("--out", type=Path, required=True, help="output Parquet file")
+    p.add_argument("--workspace", type=Path, help="root folder of all artifacts (to find --index by name)")
+    p.add_argument("--cnn", choices=sorted(IMAGE_MODELS),
+                   help="image CNN (default: the one the index's VSE was trained on)")
+    p.add_argument("--weights", help="CNN state dict (default: the CNN's packaged weights)")
+    p.add_argument("--batch-size", type=int, default=retrieve.RetrieveParams.batch_size, help="images per forward pass")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.set_defaults(run=run_retrieve)
+
+
+def run_retrieve(args: argparse.Namespace, beam_args: list[str]) -> None:
+    params = retrieve.RetrieveParams(args.k, args.cnn, args.weights, args.device, args.batch_size)
+    report = retrieve.run(args.index, args.images, args.out, args.workspace, params)
+    balance = "ok" if report.images_in == report.images_out + report.images_rejected else "MISMATCH"
+    print(f"retrieve: index {report.index} (VSE {report.vse}, CNN {report.cnn}) -> {args.out}")
+    print(table(["images in", "answered", "rejected", "balance", "rows", "seconds"],
+                [[report.images_in, report.images_out, report.images_rejected, balance, report.rows,
+                  f"{report.seconds:.1f}"]]))

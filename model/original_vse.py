@@ -87,6 +87,7 @@ def convert_vse(npz_path: Path, out_dir: Path) -> VSEConfig:
     config = VSEConfig(n_words=n_words, dim_image=dim_image, dim_word=dim_word, dim=dim, provenance={
         "source": "released visual-semantic embedding (Kiros et al. 2014)", "model": str(npz_path),
         "dictionary_words": len(worddict), "words_beyond_n_words_as_unk": words[n_words:], "options": options,
+        "cnn": "vgg19",  # the released model reads VGG-19 fc7 features (reference e)
     })
     model = VisualSemanticEmbedding(config)
     model.embedding.load_state_dict({"weight": torch.from_numpy(arrays["Wemb"])})

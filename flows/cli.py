@@ -5,7 +5,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from flows import image_commands, index_commands, style_commands, vse_commands
+from flows import (
+    decode_commands,
+    decoder_commands,
+    image_commands,
+    index_commands,
+    story_commands,
+    style_commands,
+    vse_commands,
+)
 from flows.model_commands import add_convert_skipthoughts, add_encode
 from flows.report import stage_summary, table
 from flows.train_commands import add_train_encoder
@@ -97,7 +105,8 @@ def parser() -> argparse.ArgumentParser:
     trains = commands.add_parser("train", help="train models").add_subparsers(dest="model", required=True)
     add_train_encoder(trains)
     # Each stage's commands register themselves: top-level commands, `train <model>`, `convert <what>`.
-    for stage_commands in (style_commands, image_commands, vse_commands, index_commands):
+    for stage_commands in (style_commands, image_commands, vse_commands, index_commands, decoder_commands,
+                           decode_commands, story_commands):
         stage_commands.register(commands, trains, converts, BEAM_EPILOG)
     v = commands.add_parser("vocab", help="vocabulary over corpora", epilog=BEAM_EPILOG)
     v.add_argument("--corpus", required=True, help="corpus name(s), comma-separated")

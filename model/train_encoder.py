@@ -52,6 +52,15 @@ def _save_checkpoint(path: Path, state: dict) -> None:
     os.replace(temp, path)
 
 
+# Recipe fields a resumed run may change: they do not alter the computation done so far.
+RESUMABLE = ("epochs", "max_minutes", "device", "log_every", "checkpoint_every")
+
+
+def _same_run(saved: dict, recipe: EncoderRecipe) -> bool:
+    fixed = {k: v for k, v in asdict(recipe).items() if k not in RESUMABLE}
+    return {k: saved.get(k) for k in fixed} == fixed
+
+
 def _to(batch: tuple[torch.Tensor, ...], device: torch.device) -> tuple[torch.Tensor, ...]:
     return tuple(t.to(device, non_blocking=True) if i != 1 else t for i, t in enumerate(batch))
 
@@ -96,7 +105,7 @@ def train_encoder(sentences: pa.Table, vocab_words: list[str], out_dir: Path, re
     checkpoint = out_dir / CHECKPOINT
     if checkpoint.exists():
         saved = torch.load(checkpoint, map_location=device, weights_only=False)
-        if saved["recipe"] == asdict(recipe) and saved["n_words"] == len(vocab_words):
+        if _same_run(saved["recipe"], recipe) and saved["n_words"] == len(vocab_words):
             model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
             state = saved["state"]

@@ -58,11 +58,16 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """`path` holds the old text or the new, never a part: readers may look at any moment."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".tmp-{path.name}")
-    temp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    temp.write_text(text, encoding="utf-8")
     os.replace(temp, path)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 @dataclass(frozen=True)

@@ -63,3 +63,10 @@ def write_object_table(path, rows: list[np.ndarray]) -> None:
 def write_worddict(path, worddict: dict[str, int], protocol: int) -> None:
     """A VSE `.npz.dictionary.pkl`: one pickle of word -> index, words as py2 (UTF-8) byte strings."""
     path.write_bytes(py2_pickle_bytes({word.encode("utf-8"): index for word, index in worddict.items()}, protocol))
+
+
+def write_decoder_dictionary(path, worddict: dict[str, int], wordcount: dict[str, int], protocol: int) -> None:
+    """A `romance_dictionary.pkl` as `vocab.save_dictionary` wrote it: two pickles back to back,
+    the worddict and then the wordcount, words as py2 (UTF-8) byte strings."""
+    path.write_bytes(b"".join(py2_pickle_bytes({word.encode("utf-8"): value for word, value in table.items()},
+                                                protocol) for table in (worddict, wordcount)))

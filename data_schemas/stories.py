@@ -1,0 +1,52 @@
+"""Schema of story shards: one row per image that was read, with what made its story.
+
+The run's settings (style, k, beam, model ids) repeat on every row so that a row read alone, or a
+JSONL line copied elsewhere, still says how it was made; dictionary encoding makes them nearly free.
+"""
+
+import pyarrow as pa
+
+from data_schemas.features import IMAGE_ID, PATH
+
+STORY = "story"
+CAPTIONS = "captions"  # the nearest captions, best first: caption_id, text, score (cosine)
+CAPTION_ID = "caption_id"
+TEXT = "text"
+SCORE = "score"
+STYLE = "style"
+CAPTION_STYLE = "caption_style"
+K = "k"
+BEAM_WIDTH = "beam_width"
+SEARCH = "search"
+DECODER = "decoder"
+ENCODER = "encoder"
+VSE = "vse"
+INDEX = "index"
+CNN = "cnn"
+
+NEAREST = pa.struct([
+    pa.field(CAPTION_ID, pa.string(), nullable=False),
+    pa.field(TEXT, pa.string(), nullable=False),
+    pa.field(SCORE, pa.float32(), nullable=False),
+])
+
+RUN_FIELDS = (STYLE, CAPTION_STYLE, SEARCH, DECODER, ENCODER, VSE, INDEX, CNN)
+
+STORIES = pa.schema(
+    [
+        pa.field(IMAGE_ID, pa.string(), nullable=False),
+        pa.field(PATH, pa.string(), nullable=False),
+        pa.field(STORY, pa.string(), nullable=False),
+        pa.field(CAPTIONS, pa.list_(NEAREST), nullable=False),
+        pa.field(K, pa.int32(), nullable=False),
+        pa.field(BEAM_WIDTH, pa.int32(), nullable=False),
+        *(pa.field(name, pa.dictionary(pa.int32(), pa.string()), nullable=False) for name in RUN_FIELDS),
+    ]
+)
+
+
+def stories_table(rows: list[dict], run: dict) -> pa.Table:
+    """`rows` hold image_id, path, story and captions; `run` the settings shared by every row."""
+    columns = {name: [row[name] for row in rows] for name in (IMAGE_ID, PATH, STORY, CAPTIONS)}
+    columns.update({name: [run[name]] * len(rows) for name in (K, BEAM_WIDTH, *RUN_FIELDS)})
+    return pa.Table.from_pydict(columns, schema=STORIES)

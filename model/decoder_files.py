@@ -1,0 +1,58 @@
+"""The decoder model directory: config.json (`"family": "decoder"` and the DecoderConfig fields),
+weights.pt (state dict) and vocab.txt (line i = the word of softmax row i; 0 `<eos>`, 1 `UNK`)."""
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from model.decoder import EOS_ID, UNK_ID, DecoderConfig, StoryDecoder
+from model.encoder_files import CONFIG_FILE, EOS, UNK, VOCAB_FILE, WEIGHTS_FILE, read_vocabulary, write_vocabulary
+from model.text_models import FAMILY_KEY
+
+DECODER = "decoder"
+
+
+def read_decoder_config(model_dir: Path) -> DecoderConfig:
+    path = Path(model_dir) / CONFIG_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: {model_dir} is not a decoder model directory")
+    fields = json.loads(path.read_text())
+    family = fields.pop(FAMILY_KEY, None)
+    if family != DECODER:
+        raise ValueError(f"{path} says family {family!r}, not {DECODER!r}: {model_dir} is not a decoder model "
+                         f"directory (train one with `storyteller train decoder` or `storyteller convert decoder`)")
+    return DecoderConfig(**fields)
+
+
+def _check_words(words: list[str], n_words: int, where: str) -> None:
+    if len(words) != n_words:
+        raise ValueError(f"{where} has {len(words)} words but the decoder's softmax has n_words = {n_words}")
+    if words[EOS_ID] != EOS or words[UNK_ID] != UNK:
+        raise ValueError(f"{where} must start with {EOS!r} and {UNK!r} (reference a.2), not {words[:2]}")
+
+
+def load_decoder(model_dir: Path, device: str | torch.device = "cpu") -> StoryDecoder:
+    """The decoder with its weights, on `device`, in eval mode with gradients off (for decoding)."""
+    model_dir = Path(model_dir)
+    config = read_decoder_config(model_dir)
+    _check_words(read_vocabulary(model_dir).words, config.n_words, str(model_dir / VOCAB_FILE))
+    model = StoryDecoder(config)
+    model.load_state_dict(torch.load(model_dir / WEIGHTS_FILE, map_location="cpu", weights_only=True))
+    model.requires_grad_(False)
+    return model.to(device).eval()
+
+
+def save_decoder(model_dir: Path, model: StoryDecoder, words: list[str]) -> None:
+    """Write a complete model directory; config.json last, so its presence means the rest is there."""
+    model_dir = Path(model_dir)
+    _check_words(words, model.config.n_words, "the vocabulary")
+    model_dir.mkdir(parents=True, exist_ok=True)
+    write_vocabulary(model_dir, words)
+    temp = model_dir / f".tmp-{WEIGHTS_FILE}"
+    torch.save({name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}, temp)
+    os.replace(temp, model_dir / WEIGHTS_FILE)
+    temp = model_dir / f".tmp-{CONFIG_FILE}"
+    temp.write_text(json.dumps({FAMILY_KEY: DECODER, **model.config.to_json()}, indent=2) + "\n")
+    os.replace(temp, model_dir / CONFIG_FILE)

@@ -7,9 +7,11 @@ keeps those whose image has not changed since.
 
 import html
 import os
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from nltk.tokenize.treebank import TreebankWordDetokenizer
 from PIL import Image, ImageOps
 
 from data_schemas import stories as st
@@ -20,6 +22,7 @@ from pipelines.shards import shard_paths
 
 GALLERY_FILE = "gallery.html"
 THUMBS = "thumbs"
+DETOKENIZER = TreebankWordDetokenizer()
 THUMB_SIDE = 360  # pixels, the longer side: sharp at the card width on high-density screens
 
 STYLE = """
@@ -32,10 +35,8 @@ article { background: #fffdf8; border-radius: 10px; box-shadow: 0 1px 4px rgba(6
 article img { display: block; width: 100%; height: 240px; object-fit: cover; }
 .body { padding: 16px 20px 20px; }
 .story { margin: 0 0 14px; white-space: pre-line; }
-.story::first-letter { font-size: 2.2em; float: left; line-height: .9; padding: 4px 6px 0 0; }
-details { font: 13px/1.45 system-ui, sans-serif; color: #6d645a; }
-summary { cursor: pointer; }
-ol { margin: 6px 0 0; padding-left: 20px; }
+.nearest { font: 13px/1.45 system-ui, sans-serif; color: #6d645a; }
+ol { margin: 4px 0 0; padding-left: 20px; }
 .score { color: #a0968a; font-variant-numeric: tabular-nums; }
 .name { font: 12px system-ui, sans-serif; color: #a0968a; margin-top: 10px; word-break: break-all; }
 """
@@ -58,12 +59,19 @@ def make_thumbnail(source: str, target: Path) -> bool:
     return True
 
 
+def readable(story: str) -> str:
+    """The story as prose for the page: Treebank tokens joined back (`do n't ,` -> `don't,`), first
+    letter capitalised; each lyric line alike. The data files keep the original's token text."""
+    lines = [DETOKENIZER.detokenize(line.split()) for line in story.split("\n")]
+    return "\n".join(re.sub(r"^(\W*)(\w)", lambda m: m[1] + m[2].upper(), line) for line in lines)
+
+
 def card(row: dict, thumb: str | None) -> str:
     nearest = "".join(f"<li>{html.escape(c[st.TEXT])} <span class=score>{c[st.SCORE]:.2f}</span></li>"
                       for c in row[st.CAPTIONS])
     image = f'<img src="{html.escape(thumb)}" alt="{html.escape(row[IMAGE_ID])}" loading="lazy">' if thumb else ""
-    return (f"<article>{image}<div class=body><p class=story>{html.escape(row[st.STORY])}</p>"
-            f"<details><summary>nearest captions</summary><ol>{nearest}</ol></details>"
+    return (f"<article>{image}<div class=body><p class=story>{html.escape(readable(row[st.STORY]))}</p>"
+            f"<div class=nearest>nearest captions<ol>{nearest}</ol></div>"
             f"<div class=name>{html.escape(row[IMAGE_ID])}</div></div></article>")
 
 

@@ -3,6 +3,7 @@ style-shifted mean of its image's top-k caption vectors (recomputed here without
 vary with the image, unreadable images are rejects (rows in = stories + rejects), the JSONL and the
 gallery hold every story, and a rerun skips while a lost shard is rewritten alone."""
 
+import html
 import json
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from model.vse import VisualSemanticEmbedding, VSEConfig
 from model.vse_api import VSEEncoder
 from model.vse_files import save_vse
 from pipelines import captions, encode, index, stories, style
+from pipelines.gallery import readable
 from pipelines.images import image_features
 from pipelines.manifest import META_FILE, RUN_FILE, StageStart, read_meta, write_json_atomic
 from pipelines.shards import read_artifact, shard_paths
@@ -118,7 +120,7 @@ def test_rows_balance_and_jsonl_and_gallery_hold_every_story(photos, told):
     lines = [json.loads(line) for line in (told / stories.JSONL_FILE).read_text().splitlines()]
     assert sorted(line["path"] for line in lines) == sorted(good)
     page = (told / "gallery.html").read_text()
-    assert page.count("<article>") == 6 and all(line["story"].replace("'", "&#x27;") in page for line in lines)
+    assert page.count("<article>") == 6 and all(html.escape(readable(line["story"])) in page for line in lines)
     assert len(list((told / "thumbs").glob("*.jpg"))) == 6
 
 
@@ -156,3 +158,7 @@ def test_mismatched_models_are_refused_before_any_work(built, photos, tmp_path):
         stories.run(str(listing), tmp_path / "x", workspace, models, StoryParams("missing", k=K, search=SEARCH),
                     beam_args=IN_PROCESS)
     assert not (tmp_path / "x").exists()
+
+
+def test_readable_joins_treebank_tokens_for_the_page():
+    assert readable("`` i do n't know , '' she said .\nit 's late") == "\"I don't know,\" she said.\nIt's late"

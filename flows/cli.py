@@ -8,6 +8,7 @@ from pathlib import Path
 from flows import (
     decode_commands,
     decoder_commands,
+    export_commands,
     image_commands,
     index_commands,
     story_commands,
@@ -106,7 +107,7 @@ def parser() -> argparse.ArgumentParser:
     add_train_encoder(trains)
     # Each stage's commands register themselves: top-level commands, `train <model>`, `convert <what>`.
     for stage_commands in (style_commands, image_commands, vse_commands, index_commands, decoder_commands,
-                           decode_commands, story_commands):
+                           decode_commands, story_commands, export_commands):
         stage_commands.register(commands, trains, converts, BEAM_EPILOG)
     v = commands.add_parser("vocab", help="vocabulary over corpora", epilog=BEAM_EPILOG)
     v.add_argument("--corpus", required=True, help="corpus name(s), comma-separated")

@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SHARED ?= ../shared
 DEMO_WS ?= workspace/demo
+DEMO_PHOTOS ?= 96
 
-.PHONY: install test test-fast bench demo lint clean
+.PHONY: install test test-fast bench demo models lint clean
 
 install: $(STAMP)
 
@@ -25,7 +26,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 
-ENCODER ?= $(DEMO_WS)/models/skipthought-uni-novels
+ENCODER ?= trained/skipthought-uni-novels
 CAPTION_INDEX ?= $(DEMO_WS)/index/vse-flickr8k_1000/flickr8k+coco+multi30k
 PHOTOS := $(SHARED)/data/images/flickr8k_1000
 
@@ -33,24 +34,30 @@ bench: install
 	$(BIN)/python bench/corpus.py --novels '$(SHARED)/data/novels/*/*.txt.gz'
 	$(BIN)/python bench/encode.py --shared $(SHARED)/data
 	$(BIN)/python bench/caption_retrieval.py --shared $(SHARED)/data $(if $(wildcard $(ENCODER)/config.json),--encoder $(ENCODER))
+	$(if $(wildcard $(DEMO_WS)/stories/stories.jsonl),$(BIN)/python bench/stories.py --workspace $(DEMO_WS) --decoder trained/decoder-romance --style romance --images $(SHARED)/data/images/flickr8k_1000/images)
 	$(if $(wildcard $(CAPTION_INDEX)/captions.faiss),$(BIN)/python bench/index.py --workspace $(DEMO_WS) --features efficientnet-lite0/flickr8k_1000 --images $(SHARED)/data/images/flickr8k_1000/images,$(BIN)/python bench/features.py --shared $(SHARED)/data)
 
+# The end-to-end flow on the shared data with the shipped models (trained/): under 15 minutes on 2 cores.
 demo: install
-	$(BIN)/storyteller corpus novels --input '$(SHARED)/data/novels/*/*.txt.gz' --name novels --workspace $(DEMO_WS)
-	$(BIN)/storyteller corpus captions --input $(SHARED)/data/captions/flickr8k/Flickr8k.token.txt.gz --format flickr8k --name flickr8k --workspace $(DEMO_WS)
-	$(BIN)/storyteller corpus captions --input $(SHARED)/data/captions/coco2017/captions_val2017.json.gz --format coco --name coco --workspace $(DEMO_WS)
-	$(BIN)/storyteller corpus captions --input '$(SHARED)/data/captions/multi30k/task2/raw/*.en.gz' --format multi30k --name multi30k --workspace $(DEMO_WS)
-	$(BIN)/storyteller vocab --corpus novels --size 20000 --workspace $(DEMO_WS)
-	$(BIN)/storyteller vocab --corpus flickr8k,coco,multi30k --size 20000 --name captions --workspace $(DEMO_WS)
-	$(BIN)/storyteller train encoder --corpus novels --workspace $(DEMO_WS) --name demo-encoder --dim-word 128 --dim 256 --vocab-size 10000 --batch-size 128 --lr 0.002 --max-minutes 2
-	$(BIN)/storyteller encode --encoder $(DEMO_WS)/models/demo-encoder --corpus flickr8k --kind captions --workspace $(DEMO_WS)
-	$(BIN)/storyteller style --name captions --corpus flickr8k --kind captions --encoder demo-encoder --workspace $(DEMO_WS)
-	$(BIN)/storyteller corpus captions --input $(PHOTOS)/captions.txt --format csv --name flickr8k_1000 --workspace $(DEMO_WS)
-	$(BIN)/storyteller features --images $(PHOTOS)/images --name flickr8k_1000 --workspace $(DEMO_WS)
-	$(BIN)/storyteller train vse --features flickr8k_1000 --captions flickr8k_1000 --workspace $(DEMO_WS) --dim 512 --max-minutes 3
-	$(BIN)/storyteller index --vse vse-flickr8k_1000 --corpus flickr8k,coco,multi30k --workspace $(DEMO_WS)
-	$(BIN)/storyteller retrieve --index flickr8k+coco+multi30k --workspace $(DEMO_WS) --images '$(PHOTOS)/images/10*.jpg' --k 3 --out $(DEMO_WS)/retrieved.parquet
+	$(BIN)/storyteller demo --shared $(SHARED) --workspace $(DEMO_WS) --photos $(DEMO_PHOTOS)
 	$(BIN)/python -m flows.summary --workspace $(DEMO_WS)
+
+# Retrains the shipped models with their recipes (about 70 minutes on 2 cores; each stops at its time
+# budget, so weights differ run to run) and exports them, fp16 and without checkpoints, into trained/.
+MODELS_WS ?= workspace/models
+models: install
+	$(BIN)/storyteller corpus novels --input '$(SHARED)/data/novels/*/*.txt.gz' --name novels --workspace $(MODELS_WS)
+	$(BIN)/storyteller corpus novels --input '$(SHARED)/data/novels/romance/*.txt.gz' --name romance --workspace $(MODELS_WS)
+	$(BIN)/storyteller corpus captions --input $(PHOTOS)/captions.txt --format csv --name flickr8k_1000 --workspace $(MODELS_WS)
+	$(BIN)/storyteller train encoder --corpus novels --workspace $(MODELS_WS) --dim-word 128 --dim 256 --vocab-size 8000 --batch-size 128 --lr 0.002 --max-minutes 24
+	$(BIN)/storyteller encode --encoder $(MODELS_WS)/models/skipthought-uni-novels --corpus romance --kind passages --workspace $(MODELS_WS)
+	$(BIN)/storyteller train decoder --corpus romance --encoder skipthought-uni-novels --workspace $(MODELS_WS) --name decoder-romance --dim-word 128 --dim 384 --vocab-size 8000 --batch-size 32 --lr 0.002 --max-minutes 35 --val-books 2
+	$(BIN)/storyteller features --images $(PHOTOS)/images --name flickr8k_1000 --workspace $(MODELS_WS)
+	$(BIN)/storyteller train vse --features flickr8k_1000 --captions flickr8k_1000 --workspace $(MODELS_WS) --name vse-flickr8k-1000 --dim 512 --dim-word 300 --loss sum --epochs 15 --min-count 2 --max-minutes 6
+	rm -rf trained.new && mkdir trained.new
+	for model in skipthought-uni-novels vse-flickr8k-1000 decoder-romance; do \
+		$(BIN)/storyteller export --model $(MODELS_WS)/models/$$model --out trained.new/$$model || exit 1; done
+	rm -rf trained && mv trained.new trained
 
 clean:
 	rm -rf $(VENV) workspace

@@ -8,7 +8,9 @@ from pathlib import Path
 from flows import (
     decode_commands,
     decoder_commands,
+    demo,
     export_commands,
+    flow_commands,
     image_commands,
     index_commands,
     story_commands,
@@ -107,7 +109,8 @@ def parser() -> argparse.ArgumentParser:
     add_train_encoder(trains)
     # Each stage's commands register themselves: top-level commands, `train <model>`, `convert <what>`.
     for stage_commands in (style_commands, image_commands, vse_commands, index_commands, decoder_commands,
-                           decode_commands, story_commands, export_commands):
+                           decode_commands, story_commands, flow_commands, export_commands,
+                           demo):
         stage_commands.register(commands, trains, converts, BEAM_EPILOG)
     v = commands.add_parser("vocab", help="vocabulary over corpora", epilog=BEAM_EPILOG)
     v.add_argument("--corpus", required=True, help="corpus name(s), comma-separated")

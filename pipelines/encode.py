@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
@@ -87,7 +88,11 @@ def model_factory(model_dir: str, threads: int) -> torch.nn.Module:
 
 
 class ReadAndBatch(beam.DoFn):
-    """Token ids of one shard's texts, in prepared batches; texts without tokens become rejects."""
+    """Token ids of one shard's texts, in prepared batches; texts without tokens become rejects.
+
+    One output holds both kinds of element, the shard's head `Chunk` (rejects, counts) and its
+    `(meta, packed ids)` batches, split downstream by `is_head`: Beam 2.77's DaskRunner hands every
+    output of a multi-output ParDo to every consumer, whatever its tag."""
 
     def __init__(self, params: EncodeParams, kind: str):
         self.params, self.kind = params, kind
@@ -109,14 +114,14 @@ class ReadAndBatch(beam.DoFn):
         table = pq.read_table(task.source, columns=[col.ID, col.TOKENS, col.TEXT])
         return tuple(table.column(name).to_pylist() for name in (col.ID, col.TOKENS, col.TEXT))
 
-    def process(self, task: ShardTask) -> Iterator[tuple]:
+    def process(self, task: ShardTask) -> Iterator[Any]:  # head Chunks and batches; see `is_head`
         head = Chunk(task, 0)
         try:
             ids, tokens, texts = self.rows(task)
         except (UnreadableTextError, OSError) as error:
             head.rejects.append(reject_row(STAGE, task.source, "", str(error)))
             head.stats.update(records_in=1, records_rejected=1, files_rejected=1)
-            yield beam.pvalue.TaggedOutput("chunks", head)
+            yield head
             return
         kept = []
         for row, (text_id, row_tokens) in enumerate(zip(ids, tokens, strict=True)):
@@ -128,12 +133,16 @@ class ReadAndBatch(beam.DoFn):
                 continue
             word_ids = self.vocab.ids(row_tokens) + ([self.eos] if self.eos is not None else [])
             kept.append((row, text_id, len(row_tokens), word_ids))
-        yield beam.pvalue.TaggedOutput("chunks", head)
+        yield head
         groups = plan_batches([len(k[3]) for k in kept], self.params.batch_size, self.params.batch_tokens)
         for number, group in enumerate(groups, start=1):
             members = [kept[i] for i in group]
             meta = (task, number, [(row, text_id, n) for row, text_id, n, _ in members])
             yield meta, pack([word_ids for *_, word_ids in members])
+
+
+def is_head(element: Any) -> bool:
+    return isinstance(element, Chunk)
 
 
 def result_chunk(element: tuple) -> Chunk:
@@ -160,25 +169,28 @@ def build_encode(pipeline: beam.Pipeline, tasks: list[ShardTask], params: Encode
                  outputs: dict[str, Path], workers: int) -> None:
     dim = text_model_spec(params.model_dir).output_dim
     threads = params.threads or max(1, (os.cpu_count() or 1) // max(workers, 1))
+    # Batches are prepared by ReadAndBatch, so RunInference gets each as a list of one and runs no
+    # BatchElements of its own (which emits a bundle's last batch from finish_bundle, an output
+    # Beam 2.77's DaskRunner drops).
     handler = KeyedModelHandler(PytorchModelHandlerTensor(
         state_dict_path=str(Path(params.model_dir) / WEIGHTS_FILE),
         model_class=model_factory,
         model_params={"model_dir": params.model_dir, "threads": threads},
         device=resolve_device(params.device),
         inference_fn=encode_packed,
-        min_batch_size=1,
-        max_batch_size=1,
-    ))
+    )).with_no_batching()
     data = outputs["vectors"]
     read = (pipeline | "Shards" >> beam.Create(tasks) | "Spread" >> beam.Reshuffle()
-            | "ReadAndBatch" >> beam.ParDo(ReadAndBatch(params, kind)).with_outputs("chunks", main="batches"))
-    batches = read.batches
+            | "ReadAndBatch" >> beam.ParDo(ReadAndBatch(params, kind)))
+    heads = read | "Heads" >> beam.Filter(is_head).with_output_types(Chunk)
+    batches = read | "Batches" >> beam.Filter(lambda element: not is_head(element))
     if workers > 1:  # spread one shard's batches over the workers; one worker needs no shuffle
         batches = batches | "SpreadBatches" >> beam.Reshuffle()
-    encoded = batches | "Encode" >> RunInference(handler) | "ToChunks" >> beam.Map(result_chunk)
+    encoded = (batches | "OnePerCall" >> beam.Map(lambda batch: [batch]) | "Encode" >> RunInference(handler)
+               | "ToChunks" >> beam.Map(result_chunk))
     write = WriteShard(lambda task, chunks: assemble_vectors(task, chunks, data, params.dtype, dim),
                        outputs["rejects"], [data])
-    _ = ((read.chunks, encoded) | "Merge" >> beam.Flatten()
+    _ = ((heads, encoded) | "Merge" >> beam.Flatten()
          | "KeyByShard" >> beam.Map(lambda chunk: (chunk.task.index, chunk))
          | "GroupByShard" >> beam.GroupByKey() | "Write" >> beam.ParDo(write))
 

@@ -60,6 +60,18 @@ class StoriesReport:
     gallery: Path | None
 
 
+def _encoder_dir(workspace: Path, encoder: str | Path, decoder_dir: Path, given: bool) -> Path:
+    """The encoder folder; the one a decoder's config names is also looked for beside the decoder
+    (shipped models sit together in one folder, outside any workspace)."""
+    try:
+        return Path(resolve_model_dir(workspace, encoder)).resolve()
+    except FileNotFoundError:
+        sibling = decoder_dir.parent / str(encoder)
+        if given or not sibling.is_dir():
+            raise
+        return sibling.resolve()
+
+
 def resolve_models(workspace: Path, decoder: str | Path, index_name: str | Path | None, encoder: str | None,
                    cnn: str | None, cnn_weights: str | None) -> StoryModels:
     """Every model a run uses, checked to fit together before any work starts."""
@@ -69,11 +81,11 @@ def resolve_models(workspace: Path, decoder: str | Path, index_name: str | Path 
     if not encoder_id:
         raise ValueError(f"{decoder_dir} does not say which skip-thought encoder made its training vectors: "
                          "pass --encoder MODEL (the one whose style vectors and caption vectors to use)")
-    encoder_id = Path(resolve_model_dir(workspace, encoder_id)).resolve().name
+    encoder_dir = _encoder_dir(workspace, encoder_id, decoder_dir, given=encoder is not None)
     index_folder = find_index(workspace, index_name) if index_name else _only_index(workspace)
     vse_dir = find_vse(CaptionIndex(index_folder), workspace)
-    return StoryModels(Path(workspace), index_folder, vse_dir, choose_cnn(vse_dir, cnn), cnn_weights, encoder_id,
-                       decoder_dir)
+    return StoryModels(Path(workspace), index_folder, vse_dir, choose_cnn(vse_dir, cnn), cnn_weights,
+                       encoder_dir.name, decoder_dir, encoder_dir)
 
 
 def _only_index(workspace: Path) -> Path:
@@ -187,7 +199,7 @@ def run(images_arg: str | Sequence[str], out: Path, workspace: Path, models: Sto
     beam_args = local_defaults(beam_args or [])
     check_dimensions(models, params)
     index = CaptionIndex(models.index_folder)
-    encode_captions(index, resolve_model_dir(workspace, models.encoder_id), workspace, job.device, beam_args)
+    encode_captions(index, models.encoder_dir, workspace, job.device, beam_args)
     caption_vectors(index, workspace, models.encoder_id, read_decoder_config(models.decoder_dir).dim_ctx)
     paths = images.list_images(images_arg)
     out = Path(out)

@@ -44,8 +44,9 @@ class StoryModels:
     vse_dir: Path
     cnn: str
     cnn_weights: str | None
-    encoder_id: str
+    encoder_id: str  # names the styles and caption vectors: styles/<encoder_id>/...
     decoder_dir: Path
+    encoder_dir: Path
 
 
 def decode_texts(decoder: StoryDecoder, words: list[str], vectors: np.ndarray, options: SearchOptions,

@@ -16,7 +16,7 @@ from prefect.states import Completed, Failed
 from flows.pipeline_flow import Images, Models, Styles, Telling, pipeline_flow
 from flows.stage_flows import CorpusSource
 from flows.stage_tasks import StoryModelNames
-from flows.story_flow import bulk_stories_flow, settled_rejects
+from flows.story_flow import bulk_stories_flow
 from flows.style_flow import StyleSpec, restyle_flow
 from flows.task_cache import transient_failure
 from model.beam_search import SearchOptions
@@ -25,6 +25,7 @@ from model.train_encoder import EncoderRecipe
 from model.train_vse import VSERecipe
 from pipelines import stories
 from pipelines.captions import CaptionParams
+from pipelines.story_collection import settled_rejects
 from pipelines.storyteller import StoryParams
 from tests.conftest import IN_PROCESS, NOVELS, SHARED_DATA
 

@@ -64,12 +64,12 @@ def _encoder_dir(workspace: Path, encoder: str | Path, decoder_dir: Path, given:
     """The encoder folder; the one a decoder's config names is also looked for beside the decoder
     (shipped models sit together in one folder, outside any workspace)."""
     try:
-        return Path(resolve_model_dir(workspace, encoder)).resolve()
+        return Path(os.path.abspath(resolve_model_dir(workspace, encoder)))
     except FileNotFoundError:
         sibling = decoder_dir.parent / str(encoder)
         if given or not sibling.is_dir():
             raise
-        return sibling.resolve()
+        return Path(os.path.abspath(sibling))
 
 
 def resolve_models(workspace: Path, decoder: str | Path, index_name: str | Path | None, encoder: str | None,

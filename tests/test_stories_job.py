@@ -5,6 +5,7 @@ gallery hold every story, and a rerun skips while a lost shard is rewritten alon
 
 import html
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -162,3 +163,21 @@ def test_mismatched_models_are_refused_before_any_work(built, photos, tmp_path):
 
 def test_readable_joins_treebank_tokens_for_the_page():
     assert readable("`` i do n't know , '' she said .\nit 's late") == "\"I don't know,\" she said.\nIt's late"
+
+
+def test_models_shipped_together_are_found_beside_the_decoder(built, tmp_path):
+    """A decoder outside the workspace names its encoder by id; the encoder in the same folder (as in
+    trained/) is the one used, while an explicit --encoder that does not exist stays an error."""
+    workspace, _ = built
+    shipped = tmp_path / "trained"
+    for name in ("tiny-dec", "tiny-st"):
+        shutil.copytree(workspace / "models" / name, shipped / name)
+    (workspace / "models" / "tiny-st").rename(tmp_path / "away")
+    try:
+        models = stories.resolve_models(workspace, shipped / "tiny-dec", "caps", None, None, None)
+        assert models.encoder_dir == (shipped / "tiny-st").resolve()
+        assert models.encoder_id == "tiny-st"  # its styles and caption vectors in the workspace
+        with pytest.raises(FileNotFoundError, match="tiny-st"):
+            stories.resolve_models(workspace, shipped / "tiny-dec", "caps", "tiny-st", None, None)
+    finally:
+        (tmp_path / "away").rename(workspace / "models" / "tiny-st")

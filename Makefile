@@ -45,19 +45,23 @@ demo: install
 # Retrains the shipped models with their recipes (about 70 minutes on 2 cores; each stops at its time
 # budget, so weights differ run to run) and exports them, fp16 and without checkpoints, into trained/.
 MODELS_WS ?= workspace/models
+MODELS_OUT ?= trained
+ENCODER_MINUTES ?= 24
+DECODER_MINUTES ?= 35
+VSE_MINUTES ?= 6
 models: install
 	$(BIN)/storyteller corpus novels --input '$(SHARED)/data/novels/*/*.txt.gz' --name novels --workspace $(MODELS_WS)
 	$(BIN)/storyteller corpus novels --input '$(SHARED)/data/novels/romance/*.txt.gz' --name romance --workspace $(MODELS_WS)
 	$(BIN)/storyteller corpus captions --input $(PHOTOS)/captions.txt --format csv --name flickr8k_1000 --workspace $(MODELS_WS)
-	$(BIN)/storyteller train encoder --corpus novels --workspace $(MODELS_WS) --dim-word 128 --dim 256 --vocab-size 8000 --batch-size 128 --lr 0.002 --max-minutes 24
+	$(BIN)/storyteller train encoder --corpus novels --workspace $(MODELS_WS) --dim-word 128 --dim 256 --vocab-size 8000 --batch-size 128 --lr 0.002 --max-minutes $(ENCODER_MINUTES)
 	$(BIN)/storyteller encode --encoder $(MODELS_WS)/models/skipthought-uni-novels --corpus romance --kind passages --workspace $(MODELS_WS)
-	$(BIN)/storyteller train decoder --corpus romance --encoder skipthought-uni-novels --workspace $(MODELS_WS) --name decoder-romance --dim-word 128 --dim 384 --vocab-size 8000 --batch-size 32 --lr 0.002 --max-minutes 35 --val-books 2
+	$(BIN)/storyteller train decoder --corpus romance --encoder skipthought-uni-novels --workspace $(MODELS_WS) --name decoder-romance --dim-word 128 --dim 384 --vocab-size 8000 --batch-size 32 --lr 0.002 --max-minutes $(DECODER_MINUTES) --val-books 2
 	$(BIN)/storyteller features --images $(PHOTOS)/images --name flickr8k_1000 --workspace $(MODELS_WS)
-	$(BIN)/storyteller train vse --features flickr8k_1000 --captions flickr8k_1000 --workspace $(MODELS_WS) --name vse-flickr8k-1000 --dim 512 --dim-word 300 --loss sum --epochs 15 --min-count 2 --max-minutes 6
-	rm -rf trained.new && mkdir trained.new
+	$(BIN)/storyteller train vse --features flickr8k_1000 --captions flickr8k_1000 --workspace $(MODELS_WS) --name vse-flickr8k-1000 --dim 512 --dim-word 300 --loss sum --epochs 15 --min-count 2 --max-minutes $(VSE_MINUTES)
+	rm -rf $(MODELS_OUT).new && mkdir $(MODELS_OUT).new
 	for model in skipthought-uni-novels vse-flickr8k-1000 decoder-romance; do \
-		$(BIN)/storyteller export --model $(MODELS_WS)/models/$$model --out trained.new/$$model || exit 1; done
-	rm -rf trained && mv trained.new trained
+		$(BIN)/storyteller export --model $(MODELS_WS)/models/$$model --out $(MODELS_OUT).new/$$model || exit 1; done
+	rm -rf $(MODELS_OUT) && mv $(MODELS_OUT).new $(MODELS_OUT)
 
 clean:
 	rm -rf $(VENV) workspace

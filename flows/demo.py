@@ -27,30 +27,27 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
 
 
 def sample_list(images: Path, count: int, out: Path) -> Path:
-    """The first COUNT photos by name, as a list file (the story job's input)."""
-    photos = sorted(path for path in images.iterdir() if path.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    if not photos:
-        raise FileNotFoundError(f"no photos in {images}")
+    """The first COUNT photos by path, as a list file (the story job's input)."""
+    from pipelines.images import list_images
+
+    photos = list_images(str(images))[:count]
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("".join(f"{path.resolve()}\n" for path in photos[:count]), encoding="utf-8")
+    out.write_text("".join(f"{Path(path).resolve()}\n" for path in photos), encoding="utf-8")
     return out
 
 
 def run_demo(args: argparse.Namespace, beam_args: list[str]) -> None:
-    from flows.flow_commands import _prefect_defaults
+    from flows.flow_commands import prefect_defaults, print_result
 
     data, workspace = args.shared / "data", args.workspace.resolve()
     for folder in (data / "novels" / "romance", data / "captions" / "flickr8k", args.models / DECODER):
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder} is missing: the demo needs ../shared beside the repository and "
                                     "the shipped models in trained/")
-    _prefect_defaults(workspace)
+    prefect_defaults(workspace)
     from flows.demo_flow import demo_parameters
     from flows.pipeline_flow import pipeline_flow
 
     photos = sample_list(data / "images" / "flickr8k_1000" / "images", args.photos, workspace / "demo-photos.txt")
     parameters = demo_parameters(data, workspace, photos, args.models, args.beam_width)
-    summaries = pipeline_flow(**parameters, beam_args=beam_args)
-    from flows.flow_commands import _print_result
-
-    _print_result(summaries)
+    print_result(pipeline_flow(**parameters, beam_args=beam_args))

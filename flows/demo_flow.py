@@ -3,13 +3,13 @@
 from pathlib import Path
 from typing import Any
 
+from flows.demo import DECODER, ENCODER, VSE
 from flows.pipeline_flow import Images, Models, Styles, Telling
 from flows.stage_flows import CorpusSource
 from model.beam_search import SearchOptions
 from pipelines.captions import CaptionParams
 from pipelines.storyteller import StoryParams
 
-ENCODER, VSE, DECODER = "skipthought-uni-novels", "vse-flickr8k-1000", "decoder-romance"
 BOOK_STYLE, CAPTION_STYLE = "romance", "captions"
 
 

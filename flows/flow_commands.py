@@ -60,7 +60,7 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
     s.set_defaults(run=run_serve)
 
 
-def _prefect_defaults(workspace: Path | None) -> None:
+def prefect_defaults(workspace: Path | None) -> None:
     """Offline defaults, set before Prefect loads; anything the user exported wins."""
     if workspace and not os.environ.get("PREFECT_API_URL"):
         os.environ.setdefault("PREFECT_HOME", str(Path(workspace).resolve() / ".prefect"))
@@ -80,7 +80,7 @@ def _read_json(path: Path | None, what: str) -> dict[str, Any] | None:
     return data
 
 
-def _print_result(result: Any) -> None:
+def print_result(result: Any) -> None:
     summaries = result if isinstance(result, list) else getattr(result, "summaries", [result])
     rows = [[s.stage, s.action, s.rows_in, s.rows_out, s.rejected, f"{s.seconds:.1f}"] for s in summaries]
     print(table(["stage", "action", "in", "out", "rejected", "seconds"], rows))
@@ -91,7 +91,7 @@ def _print_result(result: Any) -> None:
 
 def run_flow(args: argparse.Namespace, beam_args: list[str]) -> None:
     parameters = _read_json(args.params, "--params")
-    _prefect_defaults(parameters.get("workspace"))
+    prefect_defaults(parameters.get("workspace"))
     from prefect.exceptions import ParameterTypeError
 
     module, name = FLOWS[args.name].split(":")
@@ -104,13 +104,13 @@ def run_flow(args: argparse.Namespace, beam_args: list[str]) -> None:
         flow.validate_parameters(parameters)
     except ParameterTypeError as error:
         raise ValueError(f"--params {args.params}: {error}") from None
-    _print_result(flow(**parameters))
+    print_result(flow(**parameters))
 
 
 def run_serve(args: argparse.Namespace, beam_args: list[str]) -> None:
     if beam_args:
         raise ValueError(f"serve takes no Beam flags ({beam_args}): put them in the flows' beam_args parameters")
-    _prefect_defaults(args.workspace)
+    prefect_defaults(args.workspace)
     from flows import serve
 
     made = serve.deployments(args.workspace, _read_json(args.restyle, "--restyle"),

@@ -1,29 +1,22 @@
 """The decoder model directory: config.json (`"family": "decoder"` and the DecoderConfig fields),
 weights.pt (state dict) and vocab.txt (line i = the word of softmax row i; 0 `<eos>`, 1 `UNK`)."""
 
-import json
 import os
 from pathlib import Path
 
 import torch
 
 from model.decoder import EOS_ID, UNK_ID, DecoderConfig, StoryDecoder
-from model.encoder_files import CONFIG_FILE, EOS, UNK, VOCAB_FILE, WEIGHTS_FILE, read_vocabulary, write_vocabulary
-from model.text_models import FAMILY_KEY
+from model.encoder_files import EOS, UNK, VOCAB_FILE, WEIGHTS_FILE, read_vocabulary, write_vocabulary
+from model.text_models import read_family_config, write_family_config
 
 DECODER = "decoder"
 
 
 def read_decoder_config(model_dir: Path) -> DecoderConfig:
-    path = Path(model_dir) / CONFIG_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: {model_dir} is not a decoder model directory")
-    fields = json.loads(path.read_text())
-    family = fields.pop(FAMILY_KEY, None)
-    if family != DECODER:
-        raise ValueError(f"{path} says family {family!r}, not {DECODER!r}: {model_dir} is not a decoder model "
-                         f"directory (train one with `storyteller train decoder` or `storyteller convert decoder`)")
-    return DecoderConfig(**fields)
+    return DecoderConfig(**read_family_config(
+        model_dir, DECODER, "decoder",
+        " (train one with `storyteller train decoder` or `storyteller convert decoder`)"))
 
 
 def _check_words(words: list[str], n_words: int, where: str) -> None:
@@ -53,6 +46,4 @@ def save_decoder(model_dir: Path, model: StoryDecoder, words: list[str]) -> None
     temp = model_dir / f".tmp-{WEIGHTS_FILE}"
     torch.save({name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}, temp)
     os.replace(temp, model_dir / WEIGHTS_FILE)
-    temp = model_dir / f".tmp-{CONFIG_FILE}"
-    temp.write_text(json.dumps({FAMILY_KEY: DECODER, **model.config.to_json()}, indent=2) + "\n")
-    os.replace(temp, model_dir / CONFIG_FILE)
+    write_family_config(model_dir, DECODER, model.config.to_json())

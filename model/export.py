@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 
 from model.encoder_files import CONFIG_FILE, WEIGHTS_FILE
+from model.train_encoder import CHECKPOINT
 
-LEFT_OUT = ("checkpoint.pt",)  # training state: resumes a run, never read by a loader
+LEFT_OUT = (CHECKPOINT,)  # training state: resumes a run, never read by a loader
 EXPORT_NOTE = "export.json"
 
 

@@ -23,8 +23,7 @@ import torch
 from model.decoder import DecoderConfig, StoryDecoder
 from model.decoder_files import save_decoder
 from model.encoder_files import EOS, UNK
-from model.original_skipthoughts import OriginalFileError, gru_state, read_gru, read_py2_pickle
-from model.original_vse import read_arrays
+from model.original_skipthoughts import OriginalFileError, gru_state, read_arrays, read_gru, read_py2_pickle
 
 OPTIONS = ("n_words", "dim_word", "dim", "dimctx")
 

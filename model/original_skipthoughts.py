@@ -53,29 +53,35 @@ def read_options(path: Path) -> dict:
     return options
 
 
-def read_gru(npz_path: Path, prefix: str, dim_word: int, dim: int) -> dict[str, np.ndarray]:
-    """The six GRU arrays `<prefix>_{W,b,U,Wx,Ux,bx}`, shape-checked; other keys are ignored."""
-    expected = {"W": (dim_word, 2 * dim), "b": (2 * dim,), "U": (dim, 2 * dim),
-                "Wx": (dim_word, dim), "Ux": (dim, dim), "bx": (dim,)}
+def read_arrays(npz_path: Path, expected: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """Named float32 arrays of an npz, each shape-checked against `expected`; other keys are ignored.
+    A missing, truncated or foreign file is an OriginalFileError that says to download it again."""
     try:
         with np.load(npz_path) as archive:
             arrays = {}
-            for key in GRU_KEYS:
-                name = f"{prefix}_{key}"
+            for name, shape in expected.items():
                 if name not in archive.files:
                     raise OriginalFileError(f"{npz_path} has no array {name!r} (found {sorted(archive.files)[:12]})")
-                arrays[key] = np.asarray(archive[name], dtype=np.float32)
-                if arrays[key].shape != expected[key]:
-                    raise OriginalFileError(f"{npz_path}: {name} has shape {arrays[key].shape}, expected "
-                                            f"{expected[key]} from the options (dim_word={dim_word}, dim={dim})")
+                arrays[name] = np.asarray(archive[name], dtype=np.float32)
+                if arrays[name].shape != shape:
+                    raise OriginalFileError(f"{npz_path}: {name} has shape {arrays[name].shape}, expected {shape} "
+                                            f"from the options")
             return arrays
     except FileNotFoundError:
         raise OriginalFileError(f"{npz_path} is missing") from None
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
         if isinstance(error, OriginalFileError):
             raise
-        reason = f"{npz_path} is truncated or not an npz archive ({error!r}); download it again"
-        raise OriginalFileError(reason) from error
+        raise OriginalFileError(f"{npz_path} is truncated or not an npz archive ({error!r}); "
+                                f"download it again") from error
+
+
+def read_gru(npz_path: Path, prefix: str, dim_word: int, dim: int) -> dict[str, np.ndarray]:
+    """The six GRU arrays `<prefix>_{W,b,U,Wx,Ux,bx}`, shape-checked, keyed without the prefix."""
+    shapes = {"W": (dim_word, 2 * dim), "b": (2 * dim,), "U": (dim, 2 * dim),
+              "Wx": (dim_word, dim), "Ux": (dim, dim), "bx": (dim,)}
+    arrays = read_arrays(npz_path, {f"{prefix}_{key}": shapes[key] for key in GRU_KEYS})
+    return {key: arrays[f"{prefix}_{key}"] for key in GRU_KEYS}
 
 
 def gru_state(arrays: dict[str, np.ndarray], suffix: str = "") -> dict[str, torch.Tensor]:

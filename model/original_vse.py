@@ -13,14 +13,12 @@ index >= n_words always became UNK in the original (reference a.2). vocab.txt li
 below n_words, which gives them UNK here too.
 """
 
-import zipfile
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from model.encoder_files import EOS, UNK
-from model.original_skipthoughts import OriginalFileError, gru_state, read_gru, read_py2_pickle
+from model.original_skipthoughts import OriginalFileError, gru_state, read_arrays, read_gru, read_py2_pickle
 from model.vse import VisualSemanticEmbedding, VSEConfig
 from model.vse_files import save_vse
 
@@ -44,28 +42,6 @@ def read_worddict(path: Path) -> dict[str, int]:
     if indices != list(range(2, len(worddict) + 2)):
         raise OriginalFileError(f"{path}: word indices should run from 2 to {len(worddict) + 1} without gaps")
     return worddict
-
-
-def read_arrays(npz_path: Path, expected: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
-    """Named float32 arrays of an npz, each shape-checked against `expected`."""
-    try:
-        with np.load(npz_path) as archive:
-            arrays = {}
-            for name, shape in expected.items():
-                if name not in archive.files:
-                    raise OriginalFileError(f"{npz_path} has no array {name!r} (found {sorted(archive.files)[:12]})")
-                arrays[name] = np.asarray(archive[name], dtype=np.float32)
-                if arrays[name].shape != shape:
-                    raise OriginalFileError(f"{npz_path}: {name} has shape {arrays[name].shape}, expected {shape} "
-                                            f"from the options")
-            return arrays
-    except FileNotFoundError:
-        raise OriginalFileError(f"{npz_path} is missing") from None
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
-        if isinstance(error, OriginalFileError):
-            raise
-        raise OriginalFileError(f"{npz_path} is truncated or not an npz archive ({error!r}); "
-                                f"download it again") from error
 
 
 def convert_vse(npz_path: Path, out_dir: Path) -> VSEConfig:

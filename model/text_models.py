@@ -3,6 +3,7 @@ skip-thought encoders (vectors for styles and stories) and the VSE caption side 
 caption index). Both read token ids from `vocab.txt` and map (ids, lengths) to one vector per text."""
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,27 @@ from model.encoder_files import CONFIG_FILE, encoder_for_inference, read_config
 # config.json key naming the model family; skip-thought directories written before it existed lack it.
 FAMILY_KEY = "family"
 SKIPTHOUGHT, VSE = "skipthought", "vse"
+
+
+def read_family_config(model_dir: str | Path, family: str, label: str, hint: str = "") -> dict:
+    """config.json's fields without the family key, after checking the family: a wrong folder (an
+    encoder passed as decoder) fails here, naming it, not deep in a load_state_dict."""
+    path = Path(model_dir) / CONFIG_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: {model_dir} is not a {label} model directory")
+    fields = json.loads(path.read_text())
+    found = fields.pop(FAMILY_KEY, None)
+    if found != family:
+        raise ValueError(f"{path} says family {found!r}, not {family!r}: {model_dir} is not a {label} model "
+                         f"directory{hint}")
+    return fields
+
+
+def write_family_config(model_dir: str | Path, family: str, fields: dict) -> None:
+    """config.json with the family key, written under a temporary name and renamed into place."""
+    temp = Path(model_dir) / f".tmp-{CONFIG_FILE}"
+    temp.write_text(json.dumps({FAMILY_KEY: family, **fields}, indent=2) + "\n")
+    os.replace(temp, Path(model_dir) / CONFIG_FILE)
 
 
 @dataclass(frozen=True)

@@ -34,13 +34,10 @@ from model.decoder import EOS_ID, UNK_ID, DecoderConfig, StoryDecoder
 from model.decoder_files import save_decoder
 from model.encode_api import pad_batch
 from model.encoder_files import Vocabulary
-from model.train_encoder import pick_device
+from model.train_encoder import CHECKPOINT, METRICS_FILE, pick_device
 from model.train_vse import build_vocabulary
 from pipelines.manifest import read_meta
 from pipelines.shards import shard_paths
-
-CHECKPOINT = "checkpoint.pt"
-METRICS_FILE = "metrics.json"
 
 
 @dataclass(frozen=True)

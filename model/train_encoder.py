@@ -18,7 +18,8 @@ from model.skipthought import SkipThoughtConfig, SkipThoughtEncoder
 from model.skipthought_training import SkipThoughtObjective
 from model.triples import batches, build_triples, held_out
 
-CHECKPOINT = "checkpoint.pt"
+CHECKPOINT = "checkpoint.pt"  # training state of every trainer (model, optimizer, position)
+METRICS_FILE = "metrics.json"
 
 
 @dataclass(frozen=True)
@@ -166,5 +167,5 @@ def train_encoder(sentences: pa.Table, vocab_words: list[str], out_dir: Path, re
     encoder.uni.load_state_dict(model.encoder.state_dict())
     table = model.embedding.weight.detach().float().cpu().numpy()
     save_encoder(out_dir, encoder.cpu(), vocab_words, {"uni": table})
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics

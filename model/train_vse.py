@@ -30,13 +30,10 @@ from model.batching import plan_batches
 from model.encode_api import pad_batch
 from model.encoder_files import EOS, UNK, Vocabulary
 from model.retrieval_metrics import recall_report
-from model.train_encoder import pick_device
+from model.train_encoder import CHECKPOINT, METRICS_FILE, pick_device
 from model.vse import VisualSemanticEmbedding, VSEConfig
 from model.vse_files import save_vse
 from model.vse_loss import REDUCTIONS, ranking_loss
-
-CHECKPOINT = "checkpoint.pt"
-METRICS_FILE = "metrics.json"
 
 
 @dataclass(frozen=True)

@@ -1,32 +1,22 @@
 """The VSE model directory: config.json (`"family": "vse"` and the VSEConfig fields), weights.pt
 (state dict) and vocab.txt (line i = the word of embedding row i; 0 `<eos>`, 1 `UNK`)."""
 
-import json
 import os
 from pathlib import Path
 
 import torch
 
 from model.encoder_files import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, read_vocabulary, write_vocabulary
-from model.text_models import FAMILY_KEY, VSE
+from model.text_models import VSE, read_family_config, write_family_config
 from model.vse import VisualSemanticEmbedding, VSEConfig
 
 
 def read_vse_config(model_dir: Path) -> VSEConfig:
-    path = Path(model_dir) / CONFIG_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: {model_dir} is not a VSE model directory")
-    fields = json.loads(path.read_text())
-    family = fields.pop(FAMILY_KEY, None)
-    if family != VSE:
-        raise ValueError(f"{path} says family {family!r}, not {VSE!r}: {model_dir} is not a VSE model directory")
-    return VSEConfig(**fields)
+    return VSEConfig(**read_family_config(model_dir, VSE, "VSE"))
 
 
 def write_vse_config(model_dir: Path, config: VSEConfig) -> None:
-    temp = Path(model_dir) / f".tmp-{CONFIG_FILE}"
-    temp.write_text(json.dumps({FAMILY_KEY: VSE, **config.to_json()}, indent=2) + "\n")
-    os.replace(temp, Path(model_dir) / CONFIG_FILE)
+    write_family_config(model_dir, VSE, config.to_json())
 
 
 def vse_for_inference(model_dir: Path) -> VisualSemanticEmbedding:

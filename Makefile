@@ -36,14 +36,16 @@ bench: install
 	$(BIN)/python bench/caption_retrieval.py --shared $(SHARED)/data $(if $(wildcard $(ENCODER)/config.json),--encoder $(ENCODER))
 	$(if $(wildcard $(DEMO_WS)/stories/stories.jsonl),$(BIN)/python bench/stories.py --workspace $(DEMO_WS) --decoder trained/decoder-romance --style romance --images $(SHARED)/data/images/flickr8k_1000/images)
 	$(if $(wildcard $(CAPTION_INDEX)/captions.faiss),$(BIN)/python bench/index.py --workspace $(DEMO_WS) --features efficientnet-lite0/flickr8k_1000 --images $(SHARED)/data/images/flickr8k_1000/images,$(BIN)/python bench/features.py --shared $(SHARED)/data)
+	$(BIN)/python bench/pipeline_rerun.py --shared $(SHARED)/data
 
 # The end-to-end flow on the shared data with the shipped models (trained/): under 15 minutes on 2 cores.
 demo: install
 	$(BIN)/storyteller demo --shared $(SHARED) --workspace $(DEMO_WS) --photos $(DEMO_PHOTOS)
-	$(BIN)/python -m flows.summary --workspace $(DEMO_WS)
+	$(BIN)/python -m flows.cli.summary --workspace $(DEMO_WS)
 
-# Retrains the shipped models with their recipes (about 70 minutes on 2 cores; each stops at its time
-# budget, so weights differ run to run) and exports them, fp16 and without checkpoints, into trained/.
+# Retrains the shipped models with their recipes (model/training/recipes/NAME.json; about 70 minutes on
+# 2 cores; each stops at its time budget, which the *_MINUTES variables override, so weights differ run
+# to run) and exports them, fp16 and without checkpoints, into trained/.
 MODELS_WS ?= workspace/models
 MODELS_OUT ?= trained
 ENCODER_MINUTES ?= 24
@@ -53,11 +55,11 @@ models: install
 	$(BIN)/storyteller corpus novels --input '$(SHARED)/data/novels/*/*.txt.gz' --name novels --workspace $(MODELS_WS)
 	$(BIN)/storyteller corpus novels --input '$(SHARED)/data/novels/romance/*.txt.gz' --name romance --workspace $(MODELS_WS)
 	$(BIN)/storyteller corpus captions --input $(PHOTOS)/captions.txt --format csv --name flickr8k_1000 --workspace $(MODELS_WS)
-	$(BIN)/storyteller train encoder --corpus novels --workspace $(MODELS_WS) --dim-word 128 --dim 256 --vocab-size 8000 --batch-size 128 --lr 0.002 --max-minutes $(ENCODER_MINUTES)
+	$(BIN)/storyteller train encoder --corpus novels --workspace $(MODELS_WS) --recipe skipthought-uni-novels --max-minutes $(ENCODER_MINUTES)
 	$(BIN)/storyteller encode --encoder $(MODELS_WS)/models/skipthought-uni-novels --corpus romance --kind passages --workspace $(MODELS_WS)
-	$(BIN)/storyteller train decoder --corpus romance --encoder skipthought-uni-novels --workspace $(MODELS_WS) --name decoder-romance --dim-word 128 --dim 384 --vocab-size 8000 --batch-size 32 --lr 0.002 --max-minutes $(DECODER_MINUTES) --val-books 2
+	$(BIN)/storyteller train decoder --corpus romance --encoder skipthought-uni-novels --workspace $(MODELS_WS) --name decoder-romance --recipe decoder-romance --max-minutes $(DECODER_MINUTES)
 	$(BIN)/storyteller features --images $(PHOTOS)/images --name flickr8k_1000 --workspace $(MODELS_WS)
-	$(BIN)/storyteller train vse --features flickr8k_1000 --captions flickr8k_1000 --workspace $(MODELS_WS) --name vse-flickr8k-1000 --dim 512 --dim-word 300 --loss sum --epochs 15 --min-count 2 --max-minutes $(VSE_MINUTES)
+	$(BIN)/storyteller train vse --features flickr8k_1000 --captions flickr8k_1000 --workspace $(MODELS_WS) --name vse-flickr8k-1000 --recipe vse-flickr8k-1000 --max-minutes $(VSE_MINUTES)
 	rm -rf $(MODELS_OUT).new && mkdir $(MODELS_OUT).new
 	for model in skipthought-uni-novels vse-flickr8k-1000 decoder-romance; do \
 		$(BIN)/storyteller export --model $(MODELS_WS)/models/$$model --out $(MODELS_OUT).new/$$model || exit 1; done

@@ -17,9 +17,9 @@ from scipy import sparse
 
 from data_schemas import CAPTIONS
 from data_schemas import text as col
-from model.encode_api import TextEncoder
-from pipelines import captions
-from pipelines.shards import read_artifact
+from data_schemas.shards import read_artifact
+from model.skipthought.api import TextEncoder
+from pipelines.corpus import captions
 
 KS = (1, 5, 10)
 

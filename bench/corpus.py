@@ -10,10 +10,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipelines import novels
-from pipelines.decode import read_text
-from pipelines.sharded_job import WriteShard
-from pipelines.stage_run import plan_tasks
+from pipelines.core.sharded_job import WriteShard
+from pipelines.core.stage_run import plan_tasks
+from pipelines.corpus import novels
+from pipelines.text.encodings import read_text
 
 
 def plain_loop(sources: list[str], workspace: Path) -> None:

@@ -17,11 +17,12 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from data_schemas import CAPTIONS
 from data_schemas import text as col
-from model.batching import plan_batches
-from model.encoder_files import read_config
-from model.skipthought import SkipThoughtConfig, SkipThoughtEncoder
-from pipelines import captions, encode, vocab
-from pipelines.shards import read_artifact
+from data_schemas.shards import read_artifact
+from model.skipthought.encoder import SkipThoughtConfig, SkipThoughtEncoder
+from model.skipthought.files import read_config
+from model.text.batching import plan_batches
+from pipelines import encode
+from pipelines.corpus import captions, vocab
 
 CORPORA = {"flickr8k": ("captions/flickr8k/Flickr8k.token.txt.gz", "flickr8k"),
            "coco": ("captions/coco2017/captions_val2017.json.gz", "coco")}
@@ -30,7 +31,7 @@ CORPORA = {"flickr8k": ("captions/flickr8k/Flickr8k.token.txt.gz", "flickr8k"),
 def random_model(out: Path, words: list[str], dim_word: int, dim: int) -> Path:
     import numpy as np
 
-    from model.encoder_files import save_encoder
+    from model.skipthought.files import save_encoder
 
     config = SkipThoughtConfig(kind="uni", dim_word=dim_word, uni_dim=dim)
     table = np.random.default_rng(0).normal(size=(len(words), dim_word)).astype(np.float32)

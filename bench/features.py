@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.image_loading import ImageLoadError, load_rgb
-from model.image_models import DEFAULT_CNN, IMAGE_MODELS, image_model_spec, load_image_model, resolve_weights
-from pipelines import images
+from model.cnn.image_loading import ImageLoadError, load_rgb
+from model.cnn.registry import DEFAULT_CNN, IMAGE_MODELS, image_model_spec, load_image_model, resolve_weights
+from pipelines import features as images
 
 
 def bare_forward_seconds(paths: list[str], cnn: str, weights: Path, batch_size: int) -> tuple[float, int]:

@@ -18,9 +18,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from pipelines.caption_index import CaptionIndex, find_index
-from pipelines.faiss_index import FLAT, IndexChoice, build_index, choose_index, recall_at_k, tune_and_measure
-from pipelines.index import collect_captions
+from pipelines.index.build import collect_captions
+from pipelines.index.caption_index import CaptionIndex, find_index
+from pipelines.index.faiss_index import FLAT, IndexChoice, build_index, choose_index, recall_at_k, tune_and_measure
 
 K = 10
 TARGET = 0.95
@@ -82,13 +82,13 @@ def image_queries(workspace: Path, index: CaptionIndex, features: str | None) ->
     if not features:
         return None
     from data_schemas.features import features_schema
+    from data_schemas.shards import read_artifact
     from data_schemas.vectors import vector_matrix
-    from model.vse_api import VSEEncoder
-    from pipelines.index import resolve_model_dir
-    from pipelines.shards import read_artifact
+    from data_schemas.workspace import Workspace
+    from model.vse.api import VSEEncoder
 
     cnn, dataset = features.split("/", 1)
-    encoder = VSEEncoder(resolve_model_dir(workspace, index.vse))
+    encoder = VSEEncoder(Workspace(workspace).resolve_model(index.vse))
     table = read_artifact(workspace / "features" / cnn / dataset, features_schema(encoder.dim_image))
     return encoder.embed_features(vector_matrix(table))
 

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import torch
 
-from model.beam_search import SearchOptions
-from pipelines import images, stories
-from pipelines.images import image_features
-from pipelines.storyteller import StoryParams, Storyteller
+from model.decoder.beam_search import SearchOptions
+from pipelines import features as images
+from pipelines.features import image_features
+from pipelines.stories import job as stories
+from pipelines.stories.batch import StoryParams, Storyteller
 
 
 def job_rate(paths: list[str], workspace: Path, models: stories.StoryModels, params: StoryParams,

@@ -7,14 +7,14 @@ weights rounded to 11 significant bits.
 """
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import torch
 
-from model.encoder_files import CONFIG_FILE, WEIGHTS_FILE
-from model.train_encoder import CHECKPOINT
+from data_schemas.atomic import atomic_path
+from model.skipthought.files import CONFIG_FILE, WEIGHTS_FILE
+from model.training.loop import CHECKPOINT
 
 LEFT_OUT = (CHECKPOINT,)  # training state: resumes a run, never read by a loader
 EXPORT_NOTE = "export.json"
@@ -27,18 +27,16 @@ def export_model(model_dir: str | Path, out: str | Path, fp16: bool = True) -> d
         raise FileNotFoundError(f"{source}: no {CONFIG_FILE} and {WEIGHTS_FILE}; is it a finished model folder?")
     if out.exists():
         raise ValueError(f"{out} exists: remove it or name another folder")
-    staging = out.with_name(f".{out.name}.exporting")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    for path in sorted(source.iterdir()):
-        if path.is_file() and path.name not in LEFT_OUT and not path.name.startswith("."):
-            shutil.copy2(path, staging / path.name)
-    if fp16:
-        state = torch.load(source / WEIGHTS_FILE, map_location="cpu", weights_only=True)
-        half = {name: tensor.half() if tensor.is_floating_point() else tensor for name, tensor in state.items()}
-        torch.save(half, staging / WEIGHTS_FILE)
-    note = {"exported_from": str(source), "weights_dtype": "float16" if fp16 else "as trained",
-            "left_out": [name for name in LEFT_OUT if (source / name).exists()]}
-    (staging / EXPORT_NOTE).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
-    os.replace(staging, out)
+    with atomic_path(out) as staging:
+        staging.mkdir()
+        for path in sorted(source.iterdir()):
+            if path.is_file() and path.name not in LEFT_OUT and not path.name.startswith("."):
+                shutil.copy2(path, staging / path.name)
+        if fp16:
+            state = torch.load(source / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+            half = {name: tensor.half() if tensor.is_floating_point() else tensor for name, tensor in state.items()}
+            torch.save(half, staging / WEIGHTS_FILE)
+        note = {"exported_from": str(source), "weights_dtype": "float16" if fp16 else "as trained",
+                "left_out": [name for name in LEFT_OUT if (source / name).exists()]}
+        (staging / EXPORT_NOTE).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
     return {path.name: path.stat().st_size for path in sorted(out.iterdir())}

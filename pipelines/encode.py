@@ -27,16 +27,19 @@ from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerTensor
 from data_schemas import CAPTIONS, PASSAGES, SENTENCES, check_schema
 from data_schemas import text as col
 from data_schemas.rejects import reject_row
+from data_schemas.shards import shard_paths
 from data_schemas.vectors import vectors_table
-from model.batching import plan_batches
-from model.encode_api import text_tokens
-from model.encoder_files import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, read_vocabulary
+from data_schemas.workspace import Workspace
+from model.device import beam_device
+from model.skipthought.api import text_tokens
+from model.skipthought.files import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, read_vocabulary
+from model.text.batching import plan_batches
 from model.text_models import text_model_for_inference, text_model_spec
-from pipelines.decode import UnreadableTextError, read_text
-from pipelines.manifest import file_fingerprint
-from pipelines.sharded_job import Chunk, ShardTask, WriteShard
-from pipelines.shards import shard_paths
-from pipelines.stage_run import StageReport, run_sharded_stage
+from pipelines.core.beam_options import local_defaults, worker_count
+from pipelines.core.manifest import file_fingerprint
+from pipelines.core.sharded_job import Chunk, ShardTask, WriteShard, WriteShards
+from pipelines.core.stage_run import StageReport, run_sharded_stage
+from pipelines.text.encodings import UnreadableTextError, read_text
 
 STAGE = "encode"
 KIND_SCHEMAS = {"passages": PASSAGES, "captions": CAPTIONS, "sentences": SENTENCES}
@@ -50,14 +53,6 @@ class EncodeParams:
     batch_tokens: int = 8192  # padded tokens per batch at most
     device: str = "auto"
     threads: int = 0  # torch threads per worker; 0 = cores / workers
-
-
-def resolve_device(name: str) -> str:
-    if name == "auto":
-        return "GPU" if torch.cuda.is_available() else "CPU"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but no CUDA device is available")
-    return "GPU" if name == "cuda" else "CPU"
 
 
 def pack(id_lists: Sequence[list[int]]) -> torch.Tensor:
@@ -176,7 +171,7 @@ def build_encode(pipeline: beam.Pipeline, tasks: list[ShardTask], params: Encode
         state_dict_path=str(Path(params.model_dir) / WEIGHTS_FILE),
         model_class=model_factory,
         model_params={"model_dir": params.model_dir, "threads": threads},
-        device=resolve_device(params.device),
+        device=beam_device(params.device),
         inference_fn=encode_packed,
     )).with_no_batching()
     data = outputs["vectors"]
@@ -190,9 +185,7 @@ def build_encode(pipeline: beam.Pipeline, tasks: list[ShardTask], params: Encode
                | "ToChunks" >> beam.Map(result_chunk))
     write = WriteShard(lambda task, chunks: assemble_vectors(task, chunks, data, params.dtype, dim),
                        outputs["rejects"], [data])
-    _ = ((heads, encoded) | "Merge" >> beam.Flatten()
-         | "KeyByShard" >> beam.Map(lambda chunk: (chunk.task.index, chunk))
-         | "GroupByShard" >> beam.GroupByKey() | "Write" >> beam.ParDo(write))
+    _ = (heads, encoded) | "Merge" >> beam.Flatten() | "WriteShards" >> WriteShards(write)
 
 
 def model_id(model_dir: str) -> str:
@@ -201,24 +194,9 @@ def model_id(model_dir: str) -> str:
 
 def output_folders(workspace: Path, model: str, corpus: str, kind: str) -> dict[str, Path]:
     return {
-        "vectors": workspace / "vectors" / model / corpus / kind,
-        "rejects": workspace / "rejects" / STAGE / model / corpus / kind,
+        "vectors": Workspace(workspace).vectors(model, corpus, kind),
+        "rejects": Workspace(workspace).rejects(STAGE, model, corpus, kind),
     }
-
-
-def local_defaults(beam_args: list[str]) -> list[str]:
-    """Without runner flags, one in-process worker: torch already spreads a batch over every core,
-    and worker processes would split the cores and pay for moving tensors between them."""
-    if any(arg.startswith(("--runner", "--direct_num_workers", "--direct_running_mode")) for arg in beam_args):
-        return beam_args
-    return [*beam_args, "--direct_running_mode=in_memory", "--direct_num_workers=1"]
-
-
-def _workers(beam_args: list[str]) -> int:
-    for arg in beam_args:
-        if arg.startswith("--direct_num_workers="):
-            return int(arg.split("=", 1)[1])
-    return os.cpu_count() or 1
 
 
 def run(params: EncodeParams, corpus: str, kind: str, workspace: Path,
@@ -228,7 +206,7 @@ def run(params: EncodeParams, corpus: str, kind: str, workspace: Path,
         raise ValueError(f"--kind must be one of {sorted(KIND_SCHEMAS)}, got {kind!r}")
     beam_args = local_defaults(beam_args or [])
     workspace = Path(workspace)
-    folder = workspace / "corpora" / corpus / kind
+    folder = Workspace(workspace).corpus_part(corpus, kind)
     sources = [str(path) for path in shard_paths(folder)]
     if not sources:
         raise FileNotFoundError(f"{folder} holds no shards: run `storyteller corpus` for {corpus!r} first")
@@ -237,7 +215,7 @@ def run(params: EncodeParams, corpus: str, kind: str, workspace: Path,
     stage_params = {**asdict(params), "model_dir": model_id(params.model_dir), "kind": kind, "model": model_files}
     return run_sharded_stage(
         STAGE, sources, stage_params, outputs,
-        lambda pipeline, tasks: build_encode(pipeline, tasks, params, kind, outputs, _workers(beam_args)),
+        lambda pipeline, tasks: build_encode(pipeline, tasks, params, kind, outputs, worker_count(beam_args)),
         beam_args,
     )
 
@@ -255,7 +233,7 @@ def run_texts(params: EncodeParams, texts: Path, out: Path, beam_args: list[str]
     stage_params = {**asdict(params), "model_dir": model_id(params.model_dir), "kind": "texts", "model": model_files}
     report = run_sharded_stage(
         STAGE, [str(texts)], stage_params, outputs,
-        lambda pipeline, tasks: build_encode(pipeline, tasks, params, "texts", outputs, _workers(beam_args or [])),
+        lambda pipeline, tasks: build_encode(pipeline, tasks, params, "texts", outputs, worker_count(beam_args)),
         beam_args or [],
     )
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,16 @@
-"""Small encoder model directories with random weights, for tests of the stages that use them."""
+"""Small encoder and VSE model directories with random weights, for tests of the stages that use them."""
 
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from model.encoder_files import save_encoder
-from model.skipthought import SkipThoughtConfig, SkipThoughtEncoder
+from model.skipthought.encoder import SkipThoughtConfig, SkipThoughtEncoder
+from model.skipthought.files import save_encoder
+from model.vse.embedding import VisualSemanticEmbedding, VSEConfig
+from model.vse.files import save_vse
+
+VSE_WORDS = ["<eos>", "UNK", "a", "dog", "runs", ".", "café", "two", "cats"]
 
 
 def random_encoder(out: Path, words: list[str], kind: str = "combine", dim_word: int = 16, dim: int = 24,
@@ -17,4 +21,11 @@ def random_encoder(out: Path, words: list[str], kind: str = "combine", dim_word:
     rng = np.random.default_rng(seed)
     tables = {part: rng.normal(size=(len(words), dim_word)).astype(np.float32) for part in config.parts}
     save_encoder(out, encoder, words, tables)
+    return out
+
+
+def random_vse(out: Path, words: list[str] = VSE_WORDS, dim_image: int = 12, dim_word: int = 6, dim: int = 8,
+               seed: int = 0) -> Path:
+    torch.manual_seed(seed)
+    save_vse(out, VisualSemanticEmbedding(VSEConfig(len(words), dim_image, dim_word, dim)), words)
     return out

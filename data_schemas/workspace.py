@@ -1,0 +1,88 @@
+"""The workspace: one root folder and the path of every artifact in it, named in one place.
+
+Every name a user gives (corpus, dataset, vocabulary, model, style, index, run) becomes one path segment
+here and is checked here: a name can never point outside its artifact's folder, so a stage that clears
+its output folder before a fresh run can only ever clear that folder.
+"""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+# Letters, digits and `_ - . +` (index names join corpora with '+'); never a leading dot, so neither
+# `.`, `..` nor a hidden name; no separator of any platform.
+_NAME = re.compile(r"[A-Za-z0-9_+\-][A-Za-z0-9_.+\-]*")
+MAX_NAME_CHARS = 128
+MODEL_CONFIG = "config.json"
+
+
+def check_name(kind: str, name: str) -> str:
+    """`name` if it is a safe single path segment; otherwise a ValueError naming the flag's kind."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{kind} name must not be empty")
+    if len(name) > MAX_NAME_CHARS or not _NAME.fullmatch(name):
+        raise ValueError(f"{kind} name {name!r} is not allowed: use letters, digits, '_', '-', '.' or '+' "
+                         f"(at most {MAX_NAME_CHARS}, not starting with '.'); it becomes one folder or file name "
+                         "in the workspace, never a path")
+    return name
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths of a workspace's artifacts (reference: ../shared/DESIGN.md, "The workspace")."""
+
+    root: Path
+
+    def __init__(self, root: str | Path):
+        object.__setattr__(self, "root", Path(root))
+
+    def corpus(self, name: str) -> Path:
+        return self.root / "corpora" / check_name("corpus", name)
+
+    def corpus_part(self, name: str, kind: str) -> Path:
+        """`corpora/NAME/KIND`: sentences, passages or captions."""
+        return self.corpus(name) / check_name("kind", kind)
+
+    def vocab_folder(self) -> Path:
+        return self.root / "vocab"
+
+    def vocab(self, name: str) -> Path:
+        return self.vocab_folder() / f"{check_name('vocabulary', name)}.parquet"
+
+    def vectors(self, model: str, corpus: str, kind: str) -> Path:
+        return self.root / "vectors" / check_name("model", model) / check_name("corpus", corpus) / check_name(
+            "kind", kind)
+
+    def features(self, cnn: str, dataset: str) -> Path:
+        return self.root / "features" / check_name("cnn", cnn) / check_name("dataset", dataset)
+
+    def models(self) -> Path:
+        return self.root / "models"
+
+    def model(self, name: str) -> Path:
+        return self.models() / check_name("model", name)
+
+    def styles(self, encoder: str) -> Path:
+        return self.root / "styles" / check_name("encoder", encoder)
+
+    def index_root(self) -> Path:
+        return self.root / "index"
+
+    def index(self, vse: str, name: str) -> Path:
+        return self.index_root() / check_name("model", vse) / check_name("index", name)
+
+    def rejects(self, stage: str, *names: str) -> Path:
+        return self.root.joinpath("rejects", check_name("stage", stage), *(check_name("name", n) for n in names))
+
+    def resolve_model(self, model: str | Path, flag: str = "model") -> Path:
+        """The one way a model is named: a model folder (holding config.json) given as a path, or the id
+        of one under `models/`. A FileNotFoundError says where it looked."""
+        path = Path(model)
+        if (path / MODEL_CONFIG).is_file():
+            return path
+        if path.name != str(model) or str(model) in ("", ".", ".."):
+            raise FileNotFoundError(f"--{flag} {model}: not a model folder (no {MODEL_CONFIG} in it)")
+        under_models = self.model(str(model))
+        if (under_models / MODEL_CONFIG).is_file():
+            return under_models
+        raise FileNotFoundError(f"--{flag} {model!r} is neither a model folder nor a model under {self.models()}")

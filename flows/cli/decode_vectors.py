@@ -1,0 +1,148 @@
+"""`storyteller decode`: conditioning vectors (the rows of a .npy) to stories, with a decoder model
+and batched beam search. Rows in = texts out + rows rejected, always in row order."""
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from data_schemas.atomic import atomic_path
+from flows.cli.report import table
+from model.decoder.beam_search import MODES, SearchOptions
+from model.decoder.conditional_gru import StoryDecoder
+from model.decoder.files import load_decoder
+from model.device import torch_device
+from model.skipthought.files import read_vocabulary
+from pipelines.stories.batch import decode_texts
+
+NOT_FINITE = "vector has NaN or infinite values"
+DEFAULTS = SearchOptions()
+
+
+def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersAction,
+             converts: argparse._SubParsersAction, epilog: str) -> None:
+    """Add `decode` to the top-level commands."""
+    p = commands.add_parser(
+        "decode", help="vectors (rows of a .npy) to stories with a decoder model",
+        description="Decodes each row of an (N, dim_ctx) .npy, e.g. style-shifted skip-thought vectors, into one "
+                    "text: a JSONL file of {\"row\", \"text\"} records in row order with --out, else one text per "
+                    "line on stdout. A row with NaN or infinite values is not decoded: it becomes a {\"row\", "
+                    "\"error\"} record (stdout: an empty line, the reason on stderr), so rows in = texts + rejected.")
+    p.add_argument("--decoder", type=Path, required=True, help="decoder model directory")
+    p.add_argument("--vectors", type=Path, required=True, help="(N, dim_ctx) float .npy, one vector per row")
+    add_search_arguments(p)
+    p.add_argument("--lyric", action="store_true",
+                   help="the original's lyric layout: a line per ','-separated piece (on stdout, a blank line "
+                        "between stories)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="where to decode (auto: CUDA when there is one)")
+    p.add_argument("--batch-size", type=int, default=32, help="rows decoded together (all their beams in one step)")
+    p.add_argument("--out", type=Path, help="output .jsonl (written atomically); default: texts on stdout")
+    p.set_defaults(run=run_decode)
+
+
+def add_search_arguments(p: argparse.ArgumentParser) -> None:
+    """--search, --beam-width, --max-len, --length-penalty, --no-repeat-ngram (shared with `stories`)."""
+    p.add_argument("--search", choices=MODES, default=DEFAULTS.mode,
+                   help="original: the original's beam search and text choice (reference c.3: lowest summed "
+                        "cost, shrinking beam); normalized (default): length-normalised scores, n-gram blocking")
+    p.add_argument("--beam-width", type=int,
+                   help=f"beam width (default: {DEFAULTS.beam_width}; original: 50, as the original's bw)")
+    p.add_argument("--max-len", type=int,
+                   help=f"most decoding steps, <eos> included (default: {DEFAULTS.max_len}; original: 1000)")
+    p.add_argument("--length-penalty", type=float,
+                   help=f"normalized only: alpha of the score log p / ((5 + length) / 6) ** alpha "
+                        f"(default {DEFAULTS.length_penalty}; 0 = raw log-probability)")
+    p.add_argument("--no-repeat-ngram", type=int,
+                   help=f"normalized only: never repeat an n-gram of this size (default {DEFAULTS.no_repeat_ngram}; "
+                        f"0 = off)")
+
+
+def search_options(args: argparse.Namespace) -> SearchOptions:
+    """The options given, each mode's defaults for the rest."""
+    return SearchOptions.for_mode(args.search, beam_width=args.beam_width, max_len=args.max_len,
+                                  length_penalty=args.length_penalty, no_repeat_ngram=args.no_repeat_ngram)
+
+
+def run_decode(args: argparse.Namespace, beam_args: list[str]) -> None:
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, not {args.batch_size}")
+    options = search_options(args)
+    decoder = load_decoder(args.decoder, torch_device(args.device))
+    words = read_vocabulary(args.decoder).words
+    vectors = read_vectors(args.vectors, decoder.config.dim_ctx, args.decoder)
+    records = decode_rows(decoder, words, vectors, options, args.batch_size, args.lyric)
+    counts = _write_jsonl(records, args.out) if args.out else _print_texts(records, args.lyric)
+    summary = table(["rows in", "texts", "rejected", "balance"],
+                    [[len(vectors), counts["texts"], counts["rejected"],
+                      "ok" if len(vectors) == counts["texts"] + counts["rejected"] else "MISMATCH"]])
+    print(f"decode: {args.vectors} -> {args.out or 'stdout'} ({options.mode} search, beam {options.beam_width})\n"
+          f"{summary}", file=sys.stdout if args.out else sys.stderr)
+
+
+def read_vectors(path: Path, dim: int, decoder_dir: Path) -> np.ndarray:
+    """The (N, dim) array of `path`, memory-mapped; a clear error for anything else."""
+    if not path.is_file():
+        raise FileNotFoundError(f"--vectors {path} is not a file")
+    try:
+        vectors = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, EOFError) as error:  # not .npy (numpy then tries pickle), or empty
+        raise ValueError(f"{path} is not a .npy array ({error})") from None
+    if not isinstance(vectors, np.ndarray) or vectors.dtype.kind not in "fiu":
+        raise ValueError(f"{path} does not hold one numeric .npy array")
+    if vectors.ndim != 2:
+        raise ValueError(f"{path} holds an array of shape {vectors.shape}, but decode reads one vector per row, "
+                         f"(N, {dim}); save a single vector v as v[None]")
+    if vectors.shape[1] != dim:
+        raise ValueError(f"{path} has {vectors.shape[1]}-d vectors, but the decoder {decoder_dir} reads {dim}-d "
+                         f"vectors (its dim_ctx): were they made with another encoder?")
+    return vectors
+
+
+def decode_rows(decoder: StoryDecoder, words: list[str], vectors: np.ndarray, options: SearchOptions,
+                batch_size: int, lyric: bool = False) -> Iterator[dict]:
+    """One record per row in row order: {"row", "text"}, or {"row", "error"} for a non-finite vector.
+    Reports progress on stderr after each batch."""
+    start = time.monotonic()
+    for first in range(0, len(vectors), batch_size):
+        chunk = np.asarray(vectors[first:first + batch_size], dtype=np.float32)
+        finite = np.isfinite(chunk).all(axis=1)
+        texts = iter(decode_texts(decoder, words, chunk[finite], options, lyric) if finite.any() else ())
+        for row, ok in enumerate(finite, start=first):
+            if ok:
+                yield {"row": row, "text": next(texts)}
+            else:
+                yield {"row": row, "error": NOT_FINITE}
+        done = min(first + batch_size, len(vectors))
+        elapsed = time.monotonic() - start
+        print(f"decode: {done}/{len(vectors)} rows, {elapsed:.1f} s ({done / max(elapsed, 1e-9):.1f} rows/s)",
+              file=sys.stderr, flush=True)
+
+
+def _write_jsonl(records: Iterator[dict], out: Path) -> dict[str, int]:
+    """Written to a temporary file beside `out`, then renamed: `out` is complete or absent."""
+    counts = {"texts": 0, "rejected": 0}
+    with atomic_path(out) as temp, open(temp, "w", encoding="utf-8") as handle:
+        for record in records:
+            counts["texts" if "text" in record else "rejected"] += 1
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return counts
+
+
+def _print_texts(records: Iterator[dict], lyric: bool) -> dict[str, int]:
+    """One text per line (lyric: its lines, then a blank line); a rejected row prints as an empty text."""
+    counts = {"texts": 0, "rejected": 0}
+    for record in records:
+        text = record.get("text")
+        if text is None:
+            counts["rejected"] += 1
+            print(f"decode: row {record['row']} rejected: {record['error']}", file=sys.stderr)
+            text = ""
+        else:
+            counts["texts"] += 1
+        print(text + "\n" if lyric and text else text, flush=True)
+    return counts

@@ -1,0 +1,48 @@
+"""`storyteller demo`: the end-to-end flow on the shared data with the models the repository ships
+(trained/), on embedded defaults (Beam in process, Prefect without a server).
+
+It trains nothing: corpora, the romance and caption styles, image features for a sample of the Flickr8k
+photos, the caption index and their stories all come from the shipped encoder, VSE and decoder.
+"""
+
+import argparse
+from pathlib import Path
+
+from flows.cli.flow import prefect_defaults, print_result
+from pipelines.features import list_images
+
+REPO = Path(__file__).resolve().parents[2]
+TRAINED = REPO / "trained"
+
+
+def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersAction,
+             converts: argparse._SubParsersAction, epilog: str) -> None:
+    """Add `demo` to the top-level commands."""
+    p = commands.add_parser("demo", help="the end-to-end flow on ../shared/data with the shipped models",
+                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shared", type=Path, default=REPO.parent / "shared", help="folder holding data/ (../shared)")
+    p.add_argument("--workspace", type=Path, default=REPO / "workspace" / "demo", help="root folder of all artifacts")
+    p.add_argument("--photos", type=int, default=96, help="Flickr8k photos to tell stories for")
+    p.add_argument("--models", type=Path, default=TRAINED, help="folder of the encoder, VSE and decoder to use")
+    p.add_argument("--beam-width", type=int, default=50)
+    p.set_defaults(run=run_demo)
+
+
+def sample_list(images: Path, count: int, out: Path) -> Path:
+    """The first COUNT photos by path, as a list file (the story job's input)."""
+    photos = list_images(str(images))[:count]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(f"{Path(path).resolve()}\n" for path in photos), encoding="utf-8")
+    return out
+
+
+def run_demo(args: argparse.Namespace, beam_args: list[str]) -> None:
+    data, workspace = args.shared / "data", args.workspace.resolve()
+    prefect_defaults(workspace)  # Prefect reads its settings when it loads: set them first
+    from flows.prefect.demo import demo_parameters
+    from flows.prefect.pipeline import pipeline_flow
+
+    photos = workspace / "demo-photos.txt"
+    parameters = demo_parameters(data, workspace, photos, args.models, args.beam_width)  # checks the inputs
+    sample_list(data / "images" / "flickr8k_1000" / "images", args.photos, photos)
+    print_result(pipeline_flow(**parameters, beam_args=beam_args))

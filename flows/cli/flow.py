@@ -1,0 +1,120 @@
+"""`storyteller flow NAME --params FILE.json` (one Prefect flow run) and `storyteller serve` (schedules).
+
+Prefect is imported only when one of these commands runs: it adds seconds to the start of every other
+command, and its settings (PREFECT_HOME above all) are read once, when it loads.
+"""
+
+import argparse
+import importlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from flows.cli.report import table
+
+FLOWS = {  # command name -> module:flow
+    "corpus-novels": "flows.prefect.stage_flows:corpus_novels_flow",
+    "corpus-captions": "flows.prefect.stage_flows:corpus_captions_flow",
+    "vocab": "flows.prefect.stage_flows:vocab_flow",
+    "train-encoder": "flows.prefect.stage_flows:train_encoder_flow",
+    "encode": "flows.prefect.stage_flows:encode_flow",
+    "style": "flows.prefect.stage_flows:style_flow",
+    "features": "flows.prefect.stage_flows:features_flow",
+    "train-vse": "flows.prefect.stage_flows:train_vse_flow",
+    "index": "flows.prefect.stage_flows:index_flow",
+    "train-decoder": "flows.prefect.stage_flows:train_decoder_flow",
+    "stories": "flows.prefect.stage_flows:stories_flow",
+    "bulk-stories": "flows.prefect.bulk_stories:bulk_stories_flow",
+    "restyle": "flows.prefect.restyle:restyle_flow",
+    "pipeline": "flows.prefect.pipeline:pipeline_flow",
+}
+PREFECT_NOTE = ("Prefect keeps its database, results and caches in PREFECT_HOME (default here: WS/.prefect) and "
+                "runs offline on its own temporary API unless PREFECT_API_URL names a server.")
+
+
+def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersAction,
+             converts: argparse._SubParsersAction, epilog: str) -> None:
+    """Add `flow` and `serve` to the top-level commands."""
+    p = commands.add_parser(
+        "flow", epilog=f"{epilog} {PREFECT_NOTE}", help="run one Prefect flow (a stage, restyle, stories, pipeline)",
+        description="Runs a flow once with the parameters of a JSON file (keys = the flow's parameter names, "
+                    "see flows/*.py); Beam flags on the command line become its beam_args. Stages whose inputs "
+                    "did not change answer from Prefect's cache. Flows: " + ", ".join(FLOWS))
+    p.add_argument("name", choices=sorted(FLOWS), help="which flow")
+    p.add_argument("--params", type=Path, required=True, help="JSON object of the flow's parameters")
+    p.set_defaults(run=run_flow)
+    s = commands.add_parser(
+        "serve", epilog=PREFECT_NOTE, help="serve the nightly style recomputation and hourly stories on schedules",
+        description="Registers the deployments restyle/nightly-restyle and bulk-stories/hourly-stories with cron "
+                    "schedules and runs them from this process until Ctrl-C. Without PREFECT_API_URL it starts a "
+                    "local Prefect server (scheduler and UI) on 127.0.0.1 for as long as it runs.")
+    s.add_argument("--workspace", type=Path, required=True, help="root folder of all artifacts")
+    s.add_argument("--restyle", type=Path, help="JSON parameters of the restyle flow (encoder, corpora, styles)")
+    s.add_argument("--stories", type=Path,
+                   help="JSON parameters of the bulk-stories flow (out, models, params, job); needs --watch")
+    s.add_argument("--watch", help="folder whose new images get stories on every stories run")
+    s.add_argument("--restyle-cron", help="cron of restyle runs (default: '0 3 * * *', 03:00 daily)")
+    s.add_argument("--stories-cron", help="cron of stories runs (default: '0 * * * *', hourly)")
+    s.add_argument("--timezone", help="IANA time zone the crons are read in (default: UTC)")
+    s.set_defaults(run=run_serve)
+
+
+def prefect_defaults(workspace: Path | None) -> None:
+    """Offline defaults, set before Prefect loads; anything the user exported wins."""
+    if workspace and not os.environ.get("PREFECT_API_URL"):
+        os.environ.setdefault("PREFECT_HOME", str(Path(workspace).resolve() / ".prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+def _read_json(path: Path | None, what: str) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{what} {path}: not JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} {path}: expected a JSON object of parameter names to values")
+    return data
+
+
+def print_result(result: Any) -> None:
+    summaries = result if isinstance(result, list) else getattr(result, "summaries", [result])
+    rows = [[s.stage, s.action, s.rows_in, s.rows_out, s.rejected, f"{s.seconds:.1f}"] for s in summaries]
+    print(table(["stage", "action", "in", "out", "rejected", "seconds"], rows))
+    for summary in summaries:
+        if summary.details.get("gallery"):
+            print(f"stories: {summary.details['jsonl']}, gallery: {summary.details['gallery']}")
+
+
+def run_flow(args: argparse.Namespace, beam_args: list[str]) -> None:
+    parameters = _read_json(args.params, "--params")
+    prefect_defaults(parameters.get("workspace"))
+    from prefect.exceptions import ParameterTypeError
+
+    module, name = FLOWS[args.name].split(":")
+    flow = getattr(importlib.import_module(module), name)
+    if beam_args:
+        if "beam_args" not in flow.parameters.properties:
+            raise ValueError(f"flow {args.name} runs no Beam job: it takes no Beam flags ({beam_args})")
+        parameters["beam_args"] = [*parameters.get("beam_args", []), *beam_args]
+    try:
+        flow.validate_parameters(parameters)
+    except ParameterTypeError as error:
+        raise ValueError(f"--params {args.params}: {error}") from None
+    print_result(flow(**parameters))
+
+
+def run_serve(args: argparse.Namespace, beam_args: list[str]) -> None:
+    if beam_args:
+        raise ValueError(f"serve takes no Beam flags ({beam_args}): put them in the flows' beam_args parameters")
+    prefect_defaults(args.workspace)
+    from flows.prefect import serve
+
+    made = serve.deployments(args.workspace, _read_json(args.restyle, "--restyle"),
+                             _read_json(args.stories, "--stories"), args.watch,
+                             args.restyle_cron or serve.RESTYLE_CRON, args.stories_cron or serve.STORIES_CRON,
+                             args.timezone)
+    serve.serve(made)

@@ -1,0 +1,96 @@
+"""A table per kind of artifact in a workspace (corpora, vocabularies, vectors, features, models, styles,
+caption indexes): what `make demo` prints at the end."""
+
+import argparse
+import json
+from pathlib import Path
+
+from flows.cli.report import table
+from pipelines.core.manifest import META_FILE
+
+
+def _metas(pattern: str, workspace: Path) -> list[tuple[Path, dict]]:
+    return [(path, json.loads(path.read_text())) for path in sorted(workspace.glob(pattern))]
+
+
+def corpora_table(workspace: Path) -> str:
+    rows = []
+    for path, meta in _metas(f"corpora/*/*/{META_FILE}", workspace):
+        stats = meta.get("stats", {})
+        rows.append([f"{path.parent.parent.name}/{path.parent.name}", meta["shards"], meta["rows"],
+                     stats.get("records_in", 0), stats.get("records_out", 0), stats.get("records_rejected", 0)])
+    return table(["artifact", "shards", "rows", "records in", "out", "rejected"], rows)
+
+
+def vocabularies_table(workspace: Path) -> str:
+    rows = [[path.name.removesuffix(".meta.json"), meta["words"], meta["tokens"], meta["sequences"]]
+            for path, meta in _metas("vocab/*.meta.json", workspace)]
+    return table(["vocabulary", "words", "tokens", "sequences"], rows)
+
+
+def vectors_table(workspace: Path) -> str:
+    rows = []
+    for path, meta in _metas(f"vectors/*/*/*/{META_FILE}", workspace):
+        stats = meta.get("stats", {})
+        waste = 1 - stats.get("tokens_real", 0) / max(stats.get("tokens_padded", 1), 1)
+        rows.append(["/".join(path.parent.parts[-3:]), meta["rows"], stats.get("records_rejected", 0), f"{waste:.1%}"])
+    return table(["vectors (model/corpus/kind)", "rows", "rejected", "padding"], rows)
+
+
+def features_table(workspace: Path) -> str:
+    rows = []
+    for path, meta in _metas(f"features/*/*/{META_FILE}", workspace):
+        stats = meta.get("stats", {})
+        rows.append(["/".join(path.parent.parts[-2:]), meta["shards"], meta["rows"], stats.get("records_rejected", 0)])
+    return table(["image features (cnn/dataset)", "shards", "images", "rejected"], rows)
+
+
+def models_table(workspace: Path) -> str:
+    rows = []
+    for path, config in _metas("models/*/config.json", workspace):
+        metrics = config.get("provenance", {}).get("metrics", {})
+        if config.get("family") == "vse":
+            test = metrics.get("test")
+            quality = (f"test R@1/5/10 i2t {test['i2t']['r1']:.0f}/{test['i2t']['r5']:.0f}/{test['i2t']['r10']:.0f} "
+                       f"t2i {test['t2i']['r1']:.0f}/{test['t2i']['r5']:.0f}/{test['t2i']['r10']:.0f} "
+                       f"({test['images']} images)") if test else ""
+            rows.append([path.parent.name, "vse", config["dim_word"], config["dim"], quality])
+        else:
+            history = metrics.get("history") or [{}]
+            nll = history[-1].get("val_nll_per_token")
+            rows.append([path.parent.name, config.get("kind", "?"), config.get("dim_word"), config.get("uni_dim"),
+                         "" if nll is None else f"val NLL/token {nll:.3f}"])
+    return table(["model", "kind", "dim_word", "dim", "quality"], rows)
+
+
+def styles_table(workspace: Path) -> str:
+    rows = []
+    for path, meta in _metas("styles/*/*.json", workspace):
+        rows.append([f"{path.parent.name}/{path.stem}", meta.get("source", ""), meta.get("kind", ""),
+                     ",".join(meta.get("corpora", [])), meta.get("count", "")])
+    return table(["style (encoder/name)", "source", "kind", "corpora", "vectors"], rows)
+
+
+def indexes_table(workspace: Path) -> str:
+    rows = []
+    for path, meta in _metas(f"index/*/*/{META_FILE}", workspace):
+        rows.append(["/".join(path.parent.parts[-2:]), meta["captions"], meta["dim"], meta["index"]["factory"],
+                     meta["index"]["nprobe"], meta["recall"][f"recall@{meta['recall']['k']}"]])
+    return table(["caption index (vse/name)", "captions", "dim", "index", "nprobe", "recall@10"], rows)
+
+
+def workspace_summary(workspace: Path) -> str:
+    workspace = Path(workspace)
+    parts = [corpora_table, vocabularies_table, vectors_table, features_table, models_table, styles_table,
+             indexes_table]
+    return "\n\n".join(part(workspace) for part in parts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workspace", type=Path, required=True)
+    print(workspace_summary(parser.parse_args().workspace))
+
+
+if __name__ == "__main__":
+    main()

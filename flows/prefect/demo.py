@@ -1,0 +1,35 @@
+"""The parameters of the demo's run of the end-to-end flow: what `make demo` builds and from what."""
+
+from pathlib import Path
+from typing import Any
+
+from flows.prefect.pipeline import Images, Models, Styles, Telling
+from flows.prefect.stage_flows import CorpusSource
+from model.decoder.beam_search import SearchOptions
+from pipelines.corpus.captions import CaptionParams
+from pipelines.stories.batch import StoryParams
+
+BOOK_STYLE, CAPTION_STYLE = "romance", "captions"
+ENCODER, VSE, DECODER = "skipthought-uni-novels", "vse-flickr8k-1000", "decoder-romance"
+
+
+def demo_parameters(data: Path, workspace: Path, photos: Path, models: Path, beam_width: int) -> dict[str, Any]:
+    """The romance novels and the Flickr8k captions (40 k: the caption style and the index) with the
+    shipped models; the photos of the list file PHOTOS get features and stories."""
+    for folder in (data / "novels" / "romance", data / "captions" / "flickr8k", models / DECODER):
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder} is missing: the demo needs ../shared beside the repository and "
+                                    "the shipped models in trained/")
+    captions = data / "captions"
+    flickr8k = CorpusSource("flickr8k", str(captions / "flickr8k" / "Flickr8k.token.txt.gz"),
+                            caption_params=CaptionParams("flickr8k"))
+    return {
+        "workspace": workspace,
+        "novels": [CorpusSource("romance", str(data / "novels" / "romance" / "*.txt.gz"))],
+        "captions": flickr8k,
+        "photos": Images(str(photos), "demo-photos"),
+        "telling": Telling(workspace / "stories", StoryParams(BOOK_STYLE, CAPTION_STYLE, k=100,
+                                                              search=SearchOptions(beam_width=beam_width))),
+        "models": Models(encoder=str(models / ENCODER), vse=str(models / VSE), decoder=str(models / DECODER)),
+        "styles": Styles(book=BOOK_STYLE, book_min_tokens=100, caption=CAPTION_STYLE),
+    }

@@ -1,0 +1,48 @@
+"""The decoder model directory: config.json (`"family": "decoder"` and the DecoderConfig fields),
+weights.pt (state dict) and vocab.txt (line i = the word of softmax row i; 0 `<eos>`, 1 `UNK`)."""
+
+from pathlib import Path
+
+import torch
+
+from data_schemas.atomic import atomic_path
+from model.decoder.conditional_gru import EOS_ID, UNK_ID, DecoderConfig, StoryDecoder
+from model.families import read_family_config, write_family_config
+from model.skipthought.files import EOS, UNK, VOCAB_FILE, WEIGHTS_FILE, read_vocabulary, write_vocabulary
+
+DECODER = "decoder"
+
+
+def read_decoder_config(model_dir: Path) -> DecoderConfig:
+    return DecoderConfig(**read_family_config(
+        model_dir, DECODER, "decoder",
+        " (train one with `storyteller train decoder` or `storyteller convert decoder`)"))
+
+
+def _check_words(words: list[str], n_words: int, where: str) -> None:
+    if len(words) != n_words:
+        raise ValueError(f"{where} has {len(words)} words but the decoder's softmax has n_words = {n_words}")
+    if words[EOS_ID] != EOS or words[UNK_ID] != UNK:
+        raise ValueError(f"{where} must start with {EOS!r} and {UNK!r} (reference a.2), not {words[:2]}")
+
+
+def load_decoder(model_dir: Path, device: str | torch.device = "cpu") -> StoryDecoder:
+    """The decoder with its weights, on `device`, in eval mode with gradients off (for decoding)."""
+    model_dir = Path(model_dir)
+    config = read_decoder_config(model_dir)
+    _check_words(read_vocabulary(model_dir).words, config.n_words, str(model_dir / VOCAB_FILE))
+    model = StoryDecoder(config)
+    model.load_state_dict(torch.load(model_dir / WEIGHTS_FILE, map_location="cpu", weights_only=True))
+    model.requires_grad_(False)
+    return model.to(device).eval()
+
+
+def save_decoder(model_dir: Path, model: StoryDecoder, words: list[str]) -> None:
+    """Write a complete model directory; config.json last, so its presence means the rest is there."""
+    model_dir = Path(model_dir)
+    _check_words(words, model.config.n_words, "the vocabulary")
+    model_dir.mkdir(parents=True, exist_ok=True)
+    write_vocabulary(model_dir, words)
+    with atomic_path(model_dir / WEIGHTS_FILE) as temp:
+        torch.save({name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}, temp)
+    write_family_config(model_dir, DECODER, model.config.to_json())

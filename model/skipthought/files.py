@@ -1,0 +1,114 @@
+"""The encoder model directory: config.json, weights.pt (GRU state dict), <part>_table.npy (word
+vectors, memory-mapped on load) and vocab.txt (line i names row i of every table)."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from data_schemas.atomic import write_text_atomic
+from model.skipthought.encoder import SkipThoughtConfig, SkipThoughtEncoder
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "weights.pt"
+VOCAB_FILE = "vocab.txt"
+EOS, UNK = "<eos>", "UNK"
+
+
+def table_file(part: str) -> str:
+    return f"{part}_table.npy"
+
+
+@dataclass
+class Vocabulary:
+    """Word -> table row. Where a word occurs twice, the last row wins (the original's dict did so)."""
+
+    words: list[str]
+    index: dict[str, int]
+
+    @classmethod
+    def from_words(cls, words: list[str]) -> "Vocabulary":
+        index = {word: row for row, word in enumerate(words)}
+        for special in (UNK,):
+            if special not in index:
+                raise ValueError(f"vocabulary has no {special!r} entry: unknown words would have no vector")
+        return cls(words, index)
+
+    @property
+    def unk(self) -> int:
+        return self.index[UNK]
+
+    @property
+    def eos(self) -> int | None:
+        return self.index.get(EOS)
+
+    def ids(self, tokens: list[str]) -> list[int]:
+        unk = self.unk
+        return [self.index.get(token, unk) for token in tokens]
+
+
+def read_vocabulary(model_dir: Path) -> Vocabulary:
+    path = Path(model_dir) / VOCAB_FILE
+    with open(path, encoding="utf-8") as handle:
+        return Vocabulary.from_words(handle.read().split("\n")[:-1])
+
+
+def write_vocabulary(model_dir: Path, words: list[str]) -> None:
+    bad = [w for w in words if "\n" in w]
+    if bad:
+        raise ValueError(f"vocabulary words may not contain newlines: {bad[:3]}")
+    (Path(model_dir) / VOCAB_FILE).write_text("".join(f"{w}\n" for w in words), encoding="utf-8")
+
+
+def read_config(model_dir: Path) -> SkipThoughtConfig:
+    path = Path(model_dir) / CONFIG_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: {model_dir} is not an encoder model directory")
+    return SkipThoughtConfig(**json.loads(path.read_text()))
+
+
+def write_config(model_dir: Path, config: SkipThoughtConfig) -> None:
+    write_text_atomic(Path(model_dir) / CONFIG_FILE, json.dumps(config.to_json(), indent=2) + "\n")
+
+
+def load_tables(model_dir: Path, config: SkipThoughtConfig, vocab_size: int) -> dict[str, np.ndarray]:
+    tables = {}
+    for part in config.parts:
+        path = Path(model_dir) / table_file(part)
+        table = np.load(path, mmap_mode="r")
+        if table.shape != (vocab_size, config.dim_word):
+            raise ValueError(f"{path} has shape {table.shape}, expected ({vocab_size}, {config.dim_word}) "
+                             f"from {VOCAB_FILE} and {CONFIG_FILE}")
+        tables[part] = table
+    return tables
+
+
+def encoder_for_inference(model_dir: str | Path) -> SkipThoughtEncoder:
+    """The encoder with memory-mapped tables and untrained GRUs: Beam RunInference's model factory,
+    which loads weights.pt into it afterwards."""
+    model_dir = Path(model_dir)
+    config = read_config(model_dir)
+    with open(model_dir / VOCAB_FILE, encoding="utf-8") as handle:
+        vocab_size = sum(1 for _ in handle)
+    return SkipThoughtEncoder(config, load_tables(model_dir, config, vocab_size))
+
+
+def load_encoder(model_dir: str | Path, device: str | torch.device = "cpu") -> SkipThoughtEncoder:
+    """The encoder with memory-mapped tables, weights on `device`, in eval mode."""
+    encoder = encoder_for_inference(model_dir)
+    encoder.load_state_dict(torch.load(Path(model_dir) / WEIGHTS_FILE, map_location="cpu", weights_only=True))
+    return encoder.to(device).eval()
+
+
+def save_encoder(model_dir: Path, encoder: SkipThoughtEncoder, words: list[str],
+                 tables: dict[str, np.ndarray]) -> None:
+    """Write a complete model directory (tables as float32 .npy so they can be memory-mapped)."""
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    write_vocabulary(model_dir, words)
+    for part, table in tables.items():
+        np.save(model_dir / table_file(part), np.ascontiguousarray(table, dtype=np.float32))
+    torch.save(encoder.state_dict(), model_dir / WEIGHTS_FILE)
+    write_config(model_dir, encoder.config)

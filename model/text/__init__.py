@@ -1,0 +1,1 @@
+"""Text as the models read it: Treebank tokens, Punkt sentences, length-bucketed batches."""

@@ -1,0 +1,59 @@
+"""Beam pipelines from command-line flags: every Beam flag passes through, with a local default
+that works offline (FnApiRunner, one worker process per core)."""
+
+import os
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.portability.api import beam_provision_api_pb2
+from apache_beam.runners.portability.fn_api_runner.fn_runner import ExtendedProvisionInfo, FnApiRunner
+from google.protobuf import struct_pb2
+
+# The DirectRunner first tries to download the Prism binary; FnApiRunner runs in process, offline.
+DEFAULT_RUNNER = "FnApiRunner"
+_LOG_LEVEL = "default_sdk_harness_log_level"
+
+
+def pipeline_options(beam_args: list[str]) -> PipelineOptions:
+    """Options from the command line's Beam flags; without `--runner`, FnApiRunner on all cores."""
+    args = list(beam_args)
+    if not any(arg == "--runner" or arg.startswith("--runner=") for arg in args):
+        args.append(f"--runner={DEFAULT_RUNNER}")
+        if not any(arg.startswith("--direct_num_workers") for arg in args):
+            args.append(f"--direct_num_workers={os.cpu_count() or 1}")
+        if not any(arg.startswith("--direct_running_mode") for arg in args):
+            args.append("--direct_running_mode=multi_processing")
+    return PipelineOptions(args, save_main_session=False)
+
+
+def local_defaults(beam_args: list[str]) -> list[str]:
+    """Without runner flags, one in-process worker: torch already spreads a batch over every core,
+    and worker processes would split the cores and pay for moving tensors between them."""
+    if any(arg.startswith(("--runner", "--direct_num_workers", "--direct_running_mode")) for arg in beam_args):
+        return beam_args
+    return [*beam_args, "--direct_running_mode=in_memory", "--direct_num_workers=1"]
+
+
+def worker_count(beam_args: list[str]) -> int:
+    """The local runner's worker processes for these flags, to share the cores' torch threads among."""
+    for arg in beam_args:
+        if arg.startswith("--direct_num_workers="):
+            return int(arg.split("=", 1)[1])
+    return os.cpu_count() or 1
+
+
+def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
+    """A pipeline for the given Beam flags.
+
+    FnApiRunner's worker processes receive only the options in its provision info, which is empty
+    by default, so they log every gRPC channel at INFO; the local runner is built here with the
+    harness log level in it (WARNING unless --default_sdk_harness_log_level says otherwise).
+    """
+    options = pipeline_options(beam_args)
+    if options.get_all_options().get("runner") != DEFAULT_RUNNER:
+        return beam.Pipeline(options=options)
+    worker_options = struct_pb2.Struct()
+    worker_options.update({f"beam:option:{_LOG_LEVEL}:v1": options.get_all_options().get(_LOG_LEVEL) or "WARNING"})
+    provision = beam_provision_api_pb2.ProvisionInfo(retrieval_token="unused-retrieval-token",
+                                                     pipeline_options=worker_options)
+    return beam.Pipeline(runner=FnApiRunner(provision_info=ExtendedProvisionInfo(provision)), options=options)

@@ -1,0 +1,1 @@
+"""The corpus stage: novels and caption sets to tokenised Parquet shards, and vocabularies over them."""

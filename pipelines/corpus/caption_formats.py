@@ -1,0 +1,197 @@
+"""Parsers of caption files into records, one per caption format. Malformed entries become rejects.
+
+Formats: COCO captions JSON, Flickr8k `Flickr8k.token.txt`, Multi30k line files beside their
+`image_splits`, and generic CSV / JSONL with configurable column names.
+"""
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines.text.encodings import UnreadableTextError, read_text
+
+FORMATS = ("coco", "flickr8k", "multi30k", "jsonl", "csv")
+
+
+@dataclass(frozen=True)
+class CaptionColumns:
+    """Column (CSV) or field (JSONL) names of the generic formats."""
+
+    text: str = "caption"
+    image: str = "image"
+    id: str | None = None  # without it, ids are <file>#<row>
+
+
+@dataclass(frozen=True)
+class CaptionRecord:
+    id: str
+    image_id: str
+    split: str | None
+    text: str
+    location: str
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    location: str
+    reason: str
+    sample: str
+
+
+Parsed = CaptionRecord | BadRecord
+
+
+def source_stem(path: str) -> str:
+    name = Path(path).name
+    return re.sub(r"(\.(txt|json|jsonl|csv|en|tsv))*(\.gz)?$", "", name)
+
+
+def parse_captions(
+    path: str, fmt: str, columns: CaptionColumns, split: str | None, image_splits: str | None
+) -> Iterator[Parsed]:
+    """Records of one caption file; raises UnreadableTextError when the file as a whole is unusable."""
+    text = read_text(path).text
+    if fmt == "coco":
+        yield from _coco(text, path, split)
+    elif fmt == "flickr8k":
+        yield from _flickr8k(text, path, split)
+    elif fmt == "multi30k":
+        yield from _multi30k(text, path, split, image_splits)
+    elif fmt == "jsonl":
+        yield from _jsonl(text, path, columns, split)
+    elif fmt == "csv":
+        yield from _csv(text, path, columns, split)
+    else:
+        raise ValueError(f"unknown caption format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def _coco(text: str, path: str, split: str | None) -> Iterator[Parsed]:
+    try:
+        data = json.loads(text)
+        annotations = data["annotations"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise UnreadableTextError(f"not a COCO captions JSON (needs an 'annotations' list): {error}") from error
+    file_names = {
+        image.get("id"): image.get("file_name") for image in data.get("images", []) if isinstance(image, dict)
+    }
+    if split is None:
+        match = re.search(r"(train|val|test)\d*", Path(path).name)
+        split = match.group(1) if match else None
+    for number, annotation in enumerate(annotations):
+        location = f"annotation {number}"
+        if (
+            not isinstance(annotation, dict)
+            or not isinstance(annotation.get("caption"), str)
+            or annotation.get("image_id") is None
+        ):
+            yield BadRecord(
+                location, "annotation lacks a string 'caption' or an 'image_id'", json.dumps(annotation)[:200]
+            )
+            continue
+        image = annotation["image_id"]
+        caption_id = annotation.get("id", f"{source_stem(path)}#{number}")
+        yield CaptionRecord(
+            str(caption_id), str(file_names.get(image) or image), split, annotation["caption"], location
+        )
+
+
+def _flickr8k_splits(path: str) -> dict[str, str]:
+    """Image name -> split, from the official Flickr_8k.{train,dev,test}Images.txt beside the file."""
+    splits = {}
+    for name in ("train", "dev", "test"):
+        list_file = Path(path).parent / f"Flickr_8k.{name}Images.txt"
+        if list_file.exists():
+            for line in list_file.read_text().split():
+                splits[line.strip()] = name
+    return splits
+
+
+def _flickr8k(text: str, path: str, split: str | None) -> Iterator[Parsed]:
+    splits = _flickr8k_splits(path)
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        location = f"line {number}"
+        key, tab, caption = line.partition("\t")
+        image, hash_sign, _ = key.partition("#")
+        if not tab or not hash_sign or not image:
+            yield BadRecord(location, "expected '<image>#<n><TAB><caption>'", line)
+            continue
+        yield CaptionRecord(key.strip(), image.strip(), split or splits.get(image.strip()), caption, location)
+
+
+def find_image_splits(path: str) -> Path:
+    """The Multi30k image list for a caption file: task1 `raw/train.en` -> `image_splits/train.txt`,
+    task2 `raw/train.3.en` -> `image_splits/train_images.txt`."""
+    stem = re.sub(r"\.\d+$", "", source_stem(path))
+    folder = Path(path).parent.parent / "image_splits"
+    for candidate in (folder / f"{stem}.txt", folder / f"{stem}_images.txt", folder / f"{stem}_flickr.txt"):
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError(
+        f"no image_splits file for {path} (looked for {stem}.txt, {stem}_images.txt in {folder}); "
+        "pass --image-splits FILE"
+    )
+
+
+def _multi30k(text: str, path: str, split: str | None, image_splits: str | None) -> Iterator[Parsed]:
+    images = Path(image_splits or find_image_splits(path)).read_text().split("\n")
+    images = [image.strip() for image in images if image.strip()]
+    stem = source_stem(path)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    split = split or re.sub(r"\.\d+$", "", stem)
+    for number, line in enumerate(lines, start=1):
+        location = f"line {number}"
+        if number > len(images):
+            yield BadRecord(location, f"line {number} has no image: the image_splits file lists {len(images)}", line)
+            continue
+        yield CaptionRecord(f"{stem}#{number}", images[number - 1], split, line, location)
+
+
+def _field(row: dict, name: str) -> str:
+    if name not in row or row[name] is None:
+        raise KeyError(f"no '{name}' field (found {sorted(row)})")
+    return str(row[name])
+
+
+def _jsonl(text: str, path: str, columns: CaptionColumns, split: str | None) -> Iterator[Parsed]:
+    stem = source_stem(path)
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        location = f"line {number}"
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError("line is JSON but not an object")
+            record_id = _field(row, columns.id) if columns.id else f"{stem}#{number}"
+            yield CaptionRecord(record_id, _field(row, columns.image), split, _field(row, columns.text), location)
+        except (json.JSONDecodeError, ValueError, KeyError) as error:
+            yield BadRecord(location, f"invalid JSON line: {error}", line)
+
+
+def _csv(text: str, path: str, columns: CaptionColumns, split: str | None) -> Iterator[Parsed]:
+    stem = source_stem(path)
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [
+        name for name in (columns.text, columns.image, columns.id) if name and name not in (reader.fieldnames or [])
+    ]
+    if missing:
+        raise UnreadableTextError(
+            f"CSV header {reader.fieldnames} lacks column(s) {missing}; see --text-column/--image-column"
+        )
+    for number, row in enumerate(reader, start=2):
+        location = f"line {number}"
+        if None in row or any(row.get(name) is None for name in reader.fieldnames or []):
+            yield BadRecord(
+                location, f"row's field count differs from the header's {len(reader.fieldnames or [])}", str(row)
+            )
+            continue
+        record_id = row[columns.id] if columns.id else f"{stem}#{number}"
+        yield CaptionRecord(record_id, row[columns.image], split, row[columns.text], location)

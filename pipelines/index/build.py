@@ -1,0 +1,150 @@
+"""The caption index stage: caption corpora -> VSE caption vectors -> FAISS index and id map.
+
+    corpora/<c>/captions --encode job (RunInference, VSE text side)--> vectors/<vse>/<c>/captions
+        --> index/<vse>/<name>/captions.faiss    the index, memory-mapped on load
+                               captions.parquet  FAISS id -> corpus, shard, row, caption id, image, text
+                               _meta.json        inputs, index choice, probes, measured recall@10, timings
+
+Embedding reuses the encode job, so it is sharded, resumable and on the GPU when there is one; the
+index is rebuilt only when a vector folder or a parameter changed.
+"""
+
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from data_schemas import CAPTIONS
+from data_schemas import index as ix
+from data_schemas import text as col
+from data_schemas.atomic import atomic_path
+from data_schemas.shards import shard_paths, write_table_atomic
+from data_schemas.vectors import VECTOR, vector_matrix
+from data_schemas.workspace import Workspace
+from model.families import VSE, model_family
+from pipelines import encode
+from pipelines.core.manifest import Stage, StageStart, file_fingerprint, read_meta, stage_key
+from pipelines.core.stage_run import StageReport
+from pipelines.index.faiss_index import build_index, choose_index, tune_and_measure, write_index
+
+STAGE = "index"
+INDEX_FILE = "captions.faiss"
+ID_MAP_FILE = "captions.parquet"
+
+
+@dataclass(frozen=True)
+class IndexParams:
+    exact_max: int = 250_000  # exact search up to this many captions, IVF above
+    target_recall: float = 0.95  # recall@10 against exact search the IVF probe count must reach
+    recall_queries: int = 1000  # sample of captions the recall is measured on
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    folder: Path
+    start: StageStart
+    captions: int
+    meta: dict
+    embedded: list[StageReport]
+
+
+def index_folder(workspace: Path, vse_id: str, name: str) -> Path:
+    return Workspace(workspace).index(vse_id, name)
+
+
+def _shard_id_map(corpus: str, corpus_shard: Path, vector_shard: Path, first_id: int) -> tuple[pa.Table, np.ndarray]:
+    """The id map rows and vectors of one shard: the vector shard keeps the corpus shard's rows in
+    order, less the rejected ones, so a filter on ids lines them up (checked, not assumed)."""
+    vectors = pq.read_table(vector_shard, columns=[col.ID, VECTOR])
+    captions = pq.read_table(corpus_shard, columns=[col.ID, col.IMAGE_ID, col.TEXT], schema=CAPTIONS)
+    kept = captions.filter(pc.is_in(captions.column(col.ID), value_set=vectors.column(col.ID)))
+    if not kept.column(col.ID).equals(vectors.column(col.ID)):
+        raise ValueError(f"{vector_shard} does not hold the captions of {corpus_shard} in order; "
+                         "rebuild it with `storyteller encode`")
+    count = kept.num_rows
+    id_map = pa.table({
+        ix.FAISS_ID: pa.array(np.arange(first_id, first_id + count), pa.int64()),
+        ix.CORPUS: pa.array([corpus] * count, pa.string()),
+        ix.SHARD: pa.array([vector_shard.name] * count, pa.string()),
+        ix.ROW: pa.array(np.arange(count), pa.int32()),
+        ix.CAPTION_ID: kept.column(col.ID),
+        ix.IMAGE_ID: kept.column(col.IMAGE_ID),
+        ix.TEXT: kept.column(col.TEXT),
+    }, schema=ix.INDEX_CAPTIONS)
+    return id_map, vector_matrix(vectors)
+
+
+def collect_captions(workspace: Path, vse_id: str, corpora: list[str]) -> tuple[np.ndarray, pa.Table]:
+    """Every embedded caption of the corpora: (N, D) float32 vectors and the id map, in corpus order."""
+    maps, matrices, next_id = [], [], 0
+    for corpus in corpora:
+        corpus_folder = Workspace(workspace).corpus_part(corpus, "captions")
+        for vector_shard in shard_paths(Workspace(workspace).vectors(vse_id, corpus, "captions")):
+            id_map, vectors = _shard_id_map(corpus, corpus_folder / vector_shard.name, vector_shard, next_id)
+            maps.append(id_map)
+            matrices.append(vectors)
+            next_id += id_map.num_rows
+    if not next_id:
+        raise ValueError(f"corpora {corpora} have no embedded captions to index")
+    return np.concatenate(matrices), pa.concat_tables(maps)
+
+
+def _write_index_atomic(index, path: Path) -> None:
+    with atomic_path(path) as temp:
+        write_index(index, temp)
+
+
+def run(vse: str | Path, corpora: list[str], workspace: Path, params: IndexParams | None = None,
+        name: str | None = None, device: str = "auto", beam_args: list[str] | None = None) -> IndexReport:
+    """Embed the corpora's captions with the VSE and index them under index/<vse>/<name>."""
+    params = params or IndexParams()
+    workspace = Path(workspace)
+    vse_dir = Workspace(workspace).resolve_model(vse, "vse")
+    if model_family(vse_dir) != VSE:
+        raise ValueError(f"--vse {vse}: {vse_dir} is not a visual-semantic embedding model directory")
+    vse_id = encode.model_id(str(vse_dir))
+    if not corpora:
+        raise ValueError("--corpus names no corpus")
+    folder = index_folder(workspace, vse_id, "+".join(corpora) if name is None else name)  # checked before any work
+    embedded = [encode.run(encode.EncodeParams(str(vse_dir), device=device), corpus, "captions", workspace,
+                           beam_args) for corpus in corpora]
+    vector_folders = [Workspace(workspace).vectors(vse_id, corpus, "captions") for corpus in corpora]
+    inputs = [{"corpus": c, "vectors_key": read_meta(f)["key"], "rows": read_meta(f)["rows"]}
+              for c, f in zip(corpora, vector_folders, strict=True)]
+    stage = Stage(STAGE, stage_key(STAGE, inputs, asdict(params)), (folder,))
+    start = stage.start()
+    if start is StageStart.DONE:
+        meta = read_meta(folder)
+        return IndexReport(folder, start, meta["captions"], meta, embedded)
+    started = time.monotonic()
+    vectors, id_map = collect_captions(workspace, vse_id, corpora)
+    collected = time.monotonic()
+    choice = choose_index(len(vectors), params.exact_max)
+    print(f"[index] {len(vectors):,} captions, {vectors.shape[1]}-d: {choice.factory}", file=sys.stderr)
+    index = build_index(vectors, choice, params.seed)
+    built = time.monotonic()
+    check = tune_and_measure(index, vectors, params.target_recall, params.recall_queries, seed=params.seed)
+    measured = time.monotonic()
+    _write_index_atomic(index, folder / INDEX_FILE)
+    write_table_atomic(id_map, folder / ID_MAP_FILE)
+    meta = {
+        "vse": vse_id,
+        "vse_weights": file_fingerprint(vse_dir / "weights.pt"),
+        "corpora": corpora,
+        "inputs": inputs,
+        "params": asdict(params),
+        "captions": len(vectors),
+        "dim": int(vectors.shape[1]),
+        "index": {"kind": choice.kind, "factory": choice.factory, "nlist": choice.nlist, "nprobe": check.nprobe},
+        "recall": check.to_json(),
+        "seconds": {"read": round(collected - started, 2), "build": round(built - collected, 2),
+                    "recall": round(measured - built, 2)},
+    }
+    stage.finish({folder: meta})
+    return IndexReport(folder, start, len(vectors), meta, embedded)

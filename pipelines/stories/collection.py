@@ -1,0 +1,115 @@
+"""A story collection: the folder the bulk-stories flow appends to. Each run tells stories only for
+images no earlier run told, and the collection's JSONL and gallery hold every story so far.
+
+The layout of OUT (the collection):
+    OUT/collection.json          the story settings (style, decoder, k, search ...) every run must share
+    OUT/runs/run-NNNNN/          one `pipelines.stories.job` job each, over that run's new images only
+    OUT/stories/part-*.parquet   every run's finished shards, in run order (hard links, copies where
+                                 the filesystem has none): the merged view the JSONL and gallery read
+    OUT/stories.jsonl, OUT/gallery.html
+
+Why per-run folders and not one growing job: the story stage keys its output on the whole image listing,
+so one new photo would retell every story. A run folder is an ordinary stage output (resumable by shard,
+skipped when complete), and "done" is simply every image with a row in some run's finished shard, so a
+run killed halfway loses nothing: its finished shards count, and the next run takes the rest.
+A rejected image (unreadable) is tried again only when it was written to after its run began, as a photo
+still being copied into a watched folder was; a broken file left alone is not retried every hour.
+"""
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from data_schemas.atomic import atomic_path, remove_temporaries, write_json_atomic
+from data_schemas.features import PATH
+from data_schemas.rejects import SOURCE
+from data_schemas.shards import shard_name, shard_paths
+from pipelines import features as images
+from pipelines.stories import job as stories
+from pipelines.stories.gallery import write_gallery
+
+SETTINGS_FILE = "collection.json"
+RUNS = "runs"
+STARTED_FILE = "started.json"  # in a run folder: when the run began, before it read any image
+
+
+def check_settings(out: Path, settings: dict) -> None:
+    """Record the settings of a new collection; refuse to mix stories of other settings into one."""
+    path = out / SETTINGS_FILE
+    if path.is_file():
+        recorded = json.loads(path.read_text())
+        differ = sorted(key for key in {*recorded, *settings} if recorded.get(key) != settings.get(key))
+        if differ:
+            raise ValueError(f"{out} holds stories told with other settings ({', '.join(differ)}: "
+                             f"{[recorded.get(k) for k in differ]} there, {[settings.get(k) for k in differ]} now); "
+                             "give another --out for these settings")
+    else:
+        write_json_atomic(path, settings)
+
+
+def run_folders(out: Path) -> list[Path]:
+    return sorted(path for path in (out / RUNS).glob("run-*") if path.is_dir())
+
+
+def told_images(out: Path) -> set[str]:
+    """Paths of the images with a story in any finished shard of any run."""
+    return {path for folder in run_folders(out) for shard in shard_paths(folder / "stories")
+            for path in pq.read_table(shard, columns=[PATH]).column(PATH).to_pylist()}
+
+
+def settled_rejects(out: Path) -> set[str]:
+    """Paths of the images a run rejected that nobody has written to since that run began."""
+    settled = set()
+    for folder in run_folders(out):
+        if not (folder / STARTED_FILE).is_file():
+            continue
+        began = json.loads((folder / STARTED_FILE).read_text())["began_ns"]
+        for shard in shard_paths(folder / "rejects"):
+            for path in pq.read_table(shard, columns=[SOURCE]).column(SOURCE).to_pylist():
+                try:
+                    if Path(path).stat().st_mtime_ns < began:
+                        settled.add(path)
+                except OSError:  # gone since: no longer listed either
+                    continue
+    return settled
+
+
+def list_dataset(images_arg: str | list[str]) -> list[str]:
+    """The dataset's images; a watched folder that is still empty is no error, just nothing to do."""
+    if isinstance(images_arg, str) and Path(images_arg).is_dir():
+        try:
+            return images.list_images(images_arg)
+        except FileNotFoundError:
+            return []
+    return images.list_images(images_arg)
+
+
+def merge_runs(out: Path, gallery: bool) -> tuple[Path, Path | None, int]:
+    """OUT/stories from every run's shards (in run order), then OUT/stories.jsonl and the gallery."""
+    shards = [shard for folder in run_folders(out) for shard in shard_paths(folder / "stories")]
+    merged = out / "stories"
+    remove_temporaries(out)  # a merge killed before its rename leaves its staging folder
+    with atomic_path(merged) as staging:
+        staging.mkdir()
+        for number, shard in enumerate(shards):
+            target = staging / shard_name(number, len(shards))
+            try:
+                os.link(shard, target)
+            except OSError:
+                shutil.copy2(shard, target)
+    jsonl = out / stories.JSONL_FILE
+    count = stories.write_jsonl(merged, jsonl)
+    return jsonl, write_gallery(merged, out) if gallery else None, count
+
+
+def start_run(out: Path, pending: int) -> Path:
+    """The next run folder, with the time it began: rejects written to after it are tried again."""
+    folders = run_folders(out)
+    number = int(folders[-1].name.split("-")[1]) + 1 if folders else 1
+    run = out / RUNS / f"run-{number:05d}"
+    write_json_atomic(run / STARTED_FILE, {"began_ns": time.time_ns(), "images": pending})
+    return run

@@ -1,0 +1,215 @@
+"""The bulk story job: a Beam pipeline over an image dataset (reference e, at corpus scale).
+
+    image paths (sorted, shards of --shard-size) -> decode + preprocess -> RunInference (CNN)
+    -> batches of features -> Storyteller (VSE, FAISS top-k, mean skip-thought x, x - c + b,
+       batched beam search) -> [regroup by shard]
+    -> OUT/stories/part-*.parquet, OUT/rejects/part-*.parquet
+    then OUT/stories.jsonl and OUT/gallery.html (with OUT/thumbs/) from the finished shards.
+
+Everything a story depends on (images, models' weights, styles, caption vectors, k, search
+options) is in the stage key: a rerun with the same inputs does nothing, a killed run writes only
+the missing shards, and any change starts afresh.
+"""
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import apache_beam as beam
+import numpy as np
+import pyarrow.parquet as pq
+
+from data_schemas import stories as st
+from data_schemas.atomic import write_text_atomic
+from data_schemas.features import IMAGE_ID, PATH
+from data_schemas.rejects import reject_row
+from data_schemas.shards import shard_paths
+from data_schemas.workspace import Workspace
+from model.cnn.registry import image_model_spec, resolve_weights
+from model.decoder.files import read_decoder_config
+from model.device import torch_device
+from pipelines import features as images
+from pipelines.core.beam_options import local_defaults, worker_count
+from pipelines.core.manifest import META_FILE, file_fingerprint, read_meta
+from pipelines.core.sharded_job import Chunk, WriteShard, WriteShards
+from pipelines.core.stage_run import StageReport, run_planned_stage
+from pipelines.index.caption_index import CaptionIndex, find_index
+from pipelines.index.caption_vectors import caption_vectors, encode_captions
+from pipelines.index.retrieve import choose_cnn, find_vse
+from pipelines.stories.batch import StoryModels, StoryParams, Storyteller
+from pipelines.style.files import read_style
+
+STAGE = "stories"
+JSONL_FILE = "stories.jsonl"
+
+
+@dataclass(frozen=True)
+class JobParams:
+    shard_size: int = 256  # images per output shard
+    image_batch: int = 32  # images per CNN forward pass
+    story_batch: int = 16  # images decoded together (each with beam_width hypotheses)
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class StoriesReport:
+    stage: StageReport
+    out: Path
+    jsonl: Path
+    gallery: Path | None
+
+
+def _encoder_dir(workspace: Path, encoder: str | Path, decoder_dir: Path, given: bool) -> Path:
+    """The encoder folder; the one a decoder's config names is also looked for beside the decoder
+    (shipped models sit together in one folder, outside any workspace)."""
+    try:
+        return Path(os.path.abspath(Workspace(workspace).resolve_model(encoder, "encoder")))
+    except FileNotFoundError:
+        sibling = decoder_dir.parent / str(encoder)
+        if given or not sibling.is_dir():
+            raise
+        return Path(os.path.abspath(sibling))
+
+
+def resolve_models(workspace: Path, decoder: str | Path, index_name: str | Path | None, encoder: str | None,
+                   cnn: str | None, cnn_weights: str | None) -> StoryModels:
+    """Every model a run uses, checked to fit together before any work starts."""
+    decoder_dir = Workspace(workspace).resolve_model(decoder, "decoder")
+    config = read_decoder_config(decoder_dir)
+    encoder_id = encoder or config.provenance.get("encoder")
+    if not encoder_id:
+        raise ValueError(f"{decoder_dir} does not say which skip-thought encoder made its training vectors: "
+                         "pass --encoder MODEL (the one whose style vectors and caption vectors to use)")
+    encoder_dir = _encoder_dir(workspace, encoder_id, decoder_dir, given=encoder is not None)
+    index_folder = find_index(workspace, index_name) if index_name else _only_index(workspace)
+    vse_dir = find_vse(CaptionIndex(index_folder), workspace)
+    return StoryModels(Path(workspace), index_folder, vse_dir, choose_cnn(vse_dir, cnn), cnn_weights,
+                       encoder_dir.name, decoder_dir, encoder_dir)
+
+
+def _only_index(workspace: Path) -> Path:
+    found = sorted(path.parent for path in Workspace(workspace).index_root().glob(f"*/*/{META_FILE}"))
+    if len(found) != 1:
+        raise ValueError(f"pass --index: {len(found)} caption indexes under {Workspace(workspace).index_root()}"
+                         + (f" ({[f'{p.parent.name}/{p.name}' for p in found]})" if found else
+                            "; build one with `storyteller index`"))
+    return found[0]
+
+
+def check_dimensions(models: StoryModels, params: StoryParams) -> None:
+    """Styles, caption vectors and decoder must share the encoder's size; say which does not."""
+    dim = read_decoder_config(models.decoder_dir).dim_ctx
+    for name in (params.style, params.caption_style):
+        vector = read_style(models.workspace, models.encoder_id, name).vector
+        if vector.shape != (dim,):
+            raise ValueError(f"style {name!r} of {models.encoder_id} is {vector.shape[0]}-d but the decoder "
+                             f"{models.decoder_dir} reads {dim}-d vectors: were they made by another encoder?")
+
+
+def run_identity(models: StoryModels, params: StoryParams) -> dict:
+    """The run settings written on every row."""
+    return {st.STYLE: params.style, st.CAPTION_STYLE: params.caption_style, st.K: params.k,
+            st.BEAM_WIDTH: params.search.beam_width, st.SEARCH: params.search.mode,
+            st.DECODER: models.decoder_dir.name, st.ENCODER: models.encoder_id, st.VSE: models.vse_dir.name,
+            st.INDEX: f"{models.index_folder.parent.name}/{models.index_folder.name}", st.CNN: models.cnn}
+
+
+def stage_params(models: StoryModels, params: StoryParams, shard_size: int) -> dict:
+    """What changes the stories: model weights by content, styles, caption vectors, search options."""
+    styles = {name: read_style(models.workspace, models.encoder_id, name).meta.get("files")
+              for name in (params.style, params.caption_style)}
+    cnn_weights = resolve_weights(models.cnn, models.cnn_weights)
+    return {
+        "decoder": file_fingerprint(models.decoder_dir / "weights.pt")["sha256"],
+        "vse": file_fingerprint(models.vse_dir / "weights.pt")["sha256"],
+        "index": read_meta(models.index_folder)["key"],
+        "encoder": models.encoder_id,
+        "caption_vectors": json.loads((models.index_folder / "skipthought" / f"{models.encoder_id}.json").read_text()),
+        "styles": styles,
+        "cnn": models.cnn, "cnn_code": images.model_code_version(models.cnn),
+        "cnn_weights": file_fingerprint(cnn_weights)["sha256"],
+        "k": params.k, "search": asdict(params.search), "lyric": params.lyric, "shard_size": shard_size,
+    }
+
+
+class TellStories(beam.DoFn):
+    """A batch of (key, feature) to story chunks; the models load once per worker."""
+
+    def __init__(self, models: StoryModels, params: StoryParams, device: str):
+        self.models, self.params, self.device = models, params, device
+
+    def setup(self) -> None:
+        self.teller = Storyteller(self.models, self.params, self.device)
+
+    def process(self, batch: Sequence[tuple]) -> Iterator[Chunk]:
+        keys = [key for key, _ in batch]
+        told = self.teller.tell(np.stack([feature for _, feature in batch]))
+        for (task, position, path), story in zip(keys, told, strict=True):
+            row = {IMAGE_ID: os.path.basename(path), PATH: path, **story}
+            yield Chunk(task, position + 1, items=[row], stats=Counter(records_out=1))
+
+
+def reject_chunk(key: tuple, path: str, reason: str) -> Chunk:
+    task, position, _ = key
+    return Chunk(task, position + 1, rejects=[reject_row(STAGE, path, "", reason)], stats=Counter(records_rejected=1))
+
+
+def build_stories(pipeline: beam.Pipeline, shards: list[images.ImageShard], models: StoryModels,
+                  params: StoryParams, job: JobParams, outputs: dict[str, Path], workers: int) -> None:
+    threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
+    identity = run_identity(models, params)
+    paths = (pipeline | "Shards" >> beam.Create(shards) | "SpreadShards" >> beam.Reshuffle()
+             | "Images" >> beam.FlatMap(images.shard_images).with_outputs("heads", main="images"))
+    spread = paths.images | "SpreadImages" >> beam.Reshuffle() if workers > 1 else paths.images
+    extracted = spread | "Features" >> images.ExtractFeatures(models.cnn, resolve_weights(
+        models.cnn, models.cnn_weights), job.device, job.image_batch, threads)
+    stories = (extracted["features"]
+               | "Batch" >> beam.BatchElements(min_batch_size=job.story_batch, max_batch_size=job.story_batch)
+               | "Tell" >> beam.ParDo(TellStories(models, params, job.device)))
+    rejects = extracted[images.REJECTED] | "RejectChunks" >> beam.MapTuple(reject_chunk)
+    folder = outputs["stories"]
+    write = WriteShard(lambda task, chunks: {folder: st.stories_table(
+        [item for chunk in chunks for item in chunk.items], identity)}, outputs["rejects"], [folder])
+    _ = (paths.heads, stories, rejects) | "Merge" >> beam.Flatten() | "WriteShards" >> WriteShards(write)
+
+
+def write_jsonl(folder: Path, out: Path) -> int:
+    """Every story row as one JSON line, in shard (sorted path) order."""
+    lines = []
+    for path in shard_paths(folder):
+        for row in pq.read_table(path).to_pylist():
+            lines.append(json.dumps(row, ensure_ascii=False))
+    write_text_atomic(out, "".join(line + "\n" for line in lines))
+    return len(lines)
+
+
+def run(images_arg: str | Sequence[str], out: Path, workspace: Path, models: StoryModels, params: StoryParams,
+        job: JobParams | None = None, beam_args: list[str] | None = None, gallery: bool = True) -> StoriesReport:
+    """Stories for every image of `images_arg` into `out` (see the module docstring)."""
+    from pipelines.stories.gallery import write_gallery  # Pillow thumbnails; kept out of Beam workers' imports
+
+    job = job or JobParams()
+    if params.k < 1 or job.story_batch < 1 or job.image_batch < 1:
+        raise ValueError("--k, the story batch and the image batch must each be at least 1")
+    image_model_spec(models.cnn)
+    torch_device(job.device)  # a --device cuda without CUDA fails here, before any work
+    beam_args = local_defaults(beam_args or [])
+    check_dimensions(models, params)
+    index = CaptionIndex(models.index_folder)
+    encode_captions(index, models.encoder_dir, workspace, job.device, beam_args)
+    caption_vectors(index, workspace, models.encoder_id, read_decoder_config(models.decoder_dir).dim_ctx)
+    paths = images.list_images(images_arg)
+    out = Path(out)
+    outputs = {"stories": out / "stories", "rejects": out / "rejects"}
+    shards = images.plan_shards(paths, job.shard_size)
+    workers = worker_count(beam_args)
+    report = run_planned_stage(
+        STAGE, shards, [images.listing_fingerprint(paths)], stage_params(models, params, job.shard_size), outputs,
+        lambda pipeline, tasks: build_stories(pipeline, tasks, models, params, job, outputs, workers), beam_args)
+    jsonl = out / JSONL_FILE
+    write_jsonl(outputs["stories"], jsonl)
+    page = write_gallery(outputs["stories"], out) if gallery else None
+    return StoriesReport(report, out, jsonl, page)

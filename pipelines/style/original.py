@@ -1,0 +1,77 @@
+"""Import the style vectors of the neural-storyteller release (reference e, f): `caption_style.npy` (c,
+the mean combine-skip vector of the COCO training captions), `romance_style.npy` (b, romance
+passages of more than 100 tokens) and `swift_style.npy` (b for lyrics), as styles `captions`,
+`romance` and `swift` in the same layout as computed styles, with the source file as provenance.
+
+The release's files are 4800-d; whether they are (4800,) or (1, 4800), float32 or float64 is not
+documented (the Theano code wants float32), so both shapes and both precisions are accepted.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model.original_files import OriginalFileError
+from model.skipthought.files import CONFIG_FILE, WEIGHTS_FILE
+from model.text_models import text_model_spec
+from pipelines.core.manifest import file_fingerprint
+from pipelines.style.files import resolve_encoder, write_style
+
+ORIGINAL_STYLES = {  # released file -> style name, and what the vector is
+    "caption_style.npy": ("captions", "c: mean combine-skip vector of the COCO training captions"),
+    "romance_style.npy": ("romance", "b: mean combine-skip vector of romance passages of more than 100 tokens"),
+    "swift_style.npy": ("swift", "b for lyric mode: mean combine-skip vector of Taylor Swift lyrics"),
+}
+ORIGINAL_DIM = 4800  # combine-skip: uni-skip 2400 + bi-skip 2 x 1200
+
+
+@dataclass(frozen=True)
+class ConvertedStyle:
+    name: str
+    source: Path
+    path: Path
+    dim: int
+
+
+def read_original_style(path: Path, dim: int, dim_from: str = "the release's combine-skip") -> np.ndarray:
+    """The vector of one released style file as float32 (dim,); errors name the file."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, EOFError, ValueError) as error:
+        raise OriginalFileError(f"{path} is truncated or not a .npy array ({error}); download it again") from error
+    if array.dtype.kind != "f" or array.dtype.itemsize not in (4, 8):
+        raise OriginalFileError(f"{path} holds {array.dtype} values; expected float32 or float64")
+    if array.shape not in ((dim,), (1, dim)):
+        raise OriginalFileError(f"{path} has shape {array.shape}; expected ({dim},) or (1, {dim}) ({dim_from} dim)")
+    bad = int((~np.isfinite(array)).sum())
+    if bad:
+        raise OriginalFileError(f"{path} holds {bad} NaN or infinite value(s)")
+    return array.reshape(dim).astype(np.float32)
+
+
+def convert_styles(folder: Path, encoder: str, workspace: Path) -> list[ConvertedStyle]:
+    """Write every released style file found in `folder` to `styles/<encoder id>/`.
+
+    The vectors must have the encoder's output dim when its model directory exists (they only mean
+    something beside the combine-skip encoder they came from), else the release's 4800."""
+    folder, workspace = Path(folder), Path(workspace)
+    found = [file for file in ORIGINAL_STYLES if (folder / file).is_file()]
+    if not found:
+        raise FileNotFoundError(f"{folder} holds none of {', '.join(ORIGINAL_STYLES)}")
+    encoder_id, model_dir = resolve_encoder(workspace, encoder)
+    dim, dim_from, encoder_files = ORIGINAL_DIM, "the release's combine-skip", None
+    if model_dir is not None:
+        dim, dim_from = text_model_spec(model_dir).output_dim, f"encoder {model_dir}'s output"
+        encoder_files = {name: file_fingerprint(model_dir / name)["sha256"] for name in (WEIGHTS_FILE, CONFIG_FILE)}
+    # Every file is checked before any is written.
+    vectors = {file: read_original_style(folder / file, dim, dim_from) for file in found}
+    converted = []
+    for file, vector in vectors.items():
+        name, description = ORIGINAL_STYLES[file]
+        source = file_fingerprint((folder / file).resolve())
+        meta = {"source": "original release", "description": description, "original": source, "dim": dim,
+                "encoder": {"id": encoder_id, "files": encoder_files}, "count": None}
+        path = write_style(workspace, encoder_id, name, vector, meta)
+        converted.append(ConvertedStyle(name, folder / file, path, dim))
+    return converted

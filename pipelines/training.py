@@ -1,0 +1,150 @@
+"""Training from a workspace, one function per model family: read the artifacts the trainer learns from
+(novel sentences; image features and captions; passages joined to their skip-thought vectors), train into
+`models/NAME` and record where the data came from. `storyteller train ...` and the Prefect train tasks
+both call these, so the two can never wire a trainer differently. Each read error names the folder and
+the command that makes what is missing."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from data_schemas import CAPTIONS, PASSAGES, SENTENCES
+from data_schemas import text as col
+from data_schemas.features import IMAGE_ID, features_schema
+from data_schemas.shards import read_artifact, shard_paths
+from data_schemas.vectors import VECTOR, vector_matrix
+from data_schemas.workspace import Workspace
+from model.cnn.registry import DEFAULT_CNN
+from model.decoder.train import DecoderRecipe, PassageData, train_decoder
+from model.skipthought.train import EncoderRecipe, train_encoder
+from model.vse.train import VSERecipe, join_pairs, train_vse
+from pipelines.core.manifest import read_meta
+from pipelines.corpus import vocab
+from pipelines.style.files import resolve_encoder
+
+
+def read_sentences(workspace: Workspace, corpora: list[str]) -> pa.Table:
+    """The sentences of `corpora`, in corpus order: the columns that make skip-thought triples."""
+    return pa.concat_tables(read_artifact(workspace.corpus_part(corpus, "sentences"), SENTENCES,
+                                          columns=[col.BOOK_ID, col.ORDINAL, col.TOKENS]) for corpus in corpora)
+
+
+def read_captions(workspace: Workspace, corpus: str) -> pa.Table:
+    return read_artifact(workspace.corpus_part(corpus, "captions"), CAPTIONS, columns=[col.IMAGE_ID, col.TOKENS])
+
+
+def read_features(folder: Path) -> pa.Table:
+    """Image features of any dimension (the schema's vector size is read from the first shard)."""
+    paths = shard_paths(folder)
+    if not paths:
+        raise FileNotFoundError(f"{folder} holds no part-*.parquet shards: run `storyteller features` first")
+    schema = pq.read_schema(paths[0])
+    dim = schema.field(VECTOR).type.list_size if VECTOR in schema.names else 0
+    return read_artifact(folder, features_schema(dim), columns=[IMAGE_ID, VECTOR])
+
+
+def join_shard(passages: pa.Table, vectors: pa.Table, vector_shard: Path) -> pa.Table:
+    """The passages that have vectors: the encode stage keeps a shard's rows in order less the
+    rejected ones (texts without tokens), so a filter on ids lines them up (checked, not assumed)."""
+    kept = passages.filter(pc.is_in(passages.column(col.ID), value_set=vectors.column(col.ID)))
+    if not kept.column(col.ID).equals(vectors.column(col.ID)):
+        raise ValueError(f"{vector_shard} does not hold the passages of its corpus shard in order: re-encode the "
+                         f"corpus with `storyteller encode`")
+    return kept
+
+
+def read_passages(workspace: Workspace, corpora: list[str], encoder_id: str, encoder_dir: Path) -> PassageData:
+    """Passages of `corpora` joined to their vectors under `vectors/<encoder_id>/`; `encoder_dir`
+    only names the model in the `storyteller encode` command an error asks for."""
+    tables, matrices, counts, files = [], [], {"passages_in": 0, "passages_without_vectors": 0}, {}
+    for corpus in corpora:
+        corpus_dir = workspace.corpus_part(corpus, "passages")
+        vectors_dir = workspace.vectors(encoder_id, corpus, "passages")
+        command = (f"storyteller encode --encoder {encoder_dir} --corpus {corpus} --kind passages "
+                   f"--workspace {workspace.root}")
+        corpus_shards = shard_paths(corpus_dir)
+        if not corpus_shards:
+            raise FileNotFoundError(f"{corpus_dir} holds no passage shards: build corpus {corpus!r} with "
+                                    f"`storyteller corpus novels` first")
+        try:
+            files[corpus] = {Path(f["path"]).name: f["sha256"] for f in read_meta(vectors_dir)["params"]["model"]}
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{vectors_dir} holds no finished skip-thought vectors of {corpus!r}: run "
+                                    f"`{command}` first") from None
+        for corpus_shard in corpus_shards:
+            vector_shard = vectors_dir / corpus_shard.name
+            if not vector_shard.is_file():
+                raise FileNotFoundError(f"{vector_shard} is missing (was the corpus rebuilt since it was encoded?): "
+                                        f"run `{command}`")
+            passages = pq.read_table(corpus_shard, columns=[col.ID, col.BOOK_ID, col.TOKENS], schema=PASSAGES)
+            vectors = pq.read_table(vector_shard, columns=[col.ID, VECTOR])
+            tables.append(join_shard(passages, vectors, vector_shard))
+            matrices.append(vector_matrix(vectors))
+            counts["passages_in"] += passages.num_rows
+            counts["passages_without_vectors"] += passages.num_rows - vectors.num_rows
+    if any(files[corpus] != files[corpora[0]] for corpus in corpora):
+        raise ValueError(f"the vectors of corpora {corpora} were made by different weights of {encoder_id}: "
+                         f"re-encode the older ones with `storyteller encode --encoder {encoder_dir}`")
+    table = pa.concat_tables(tables)
+    return PassageData(table.column(col.ID).to_pylist(), table.column(col.BOOK_ID).to_pylist(),
+                       table.column(col.TOKENS).to_pylist(), np.concatenate(matrices), counts, files[corpora[0]])
+
+
+@dataclass(frozen=True)
+class Trained:
+    name: str  # the model id: its folder under models/
+    model_dir: Path
+    metrics: dict  # as the trainer wrote them to metrics.json
+
+
+def _named(corpora: list[str]) -> list[str]:
+    if not corpora:
+        raise ValueError("--corpus names no corpus")
+    return corpora
+
+
+def train_encoder_in_workspace(workspace: Path, corpora: list[str], recipe: EncoderRecipe, name: str | None = None,
+                               beam_args: list[str] | None = None) -> Trained:
+    """A uni-skip encoder on the corpora's sentences, with a vocabulary of `recipe.vocab_size` words (the
+    vocab Beam job), to models/NAME (default: skipthought-uni-CORPORA)."""
+    ws = Workspace(workspace)
+    name = f"skipthought-uni-{'+'.join(_named(corpora))}" if name is None else name
+    model_dir = ws.model(name)
+    report = vocab.run(corpora, recipe.vocab_size, ws.root, beam_args=beam_args or [])
+    words = pq.read_table(report.path).column(col.WORD).to_pylist()
+    provenance = {"trained_on": corpora, "vocab": str(report.path), "vocab_size": len(words)}
+    metrics = train_encoder(read_sentences(ws, corpora), words, model_dir, recipe, provenance)
+    return Trained(name, model_dir, metrics)
+
+
+def train_vse_in_workspace(workspace: Path, features: str, captions: str, recipe: VSERecipe, cnn: str = DEFAULT_CNN,
+                           name: str | None = None) -> Trained:
+    """A visual-semantic embedding on the CNN features of image dataset `features` and the caption corpus
+    `captions`, to models/NAME (default: vse-CAPTIONS)."""
+    ws = Workspace(workspace)
+    name = f"vse-{captions}" if name is None else name
+    model_dir = ws.model(name)
+    features_dir = ws.features(cnn, features)
+    data = join_pairs(read_features(features_dir), read_captions(ws, captions))
+    provenance = {"features": str(features_dir), "cnn": cnn,
+                  "captions": str(ws.corpus_part(captions, "captions"))}
+    metrics = train_vse(data, model_dir, recipe, provenance)
+    return Trained(name, model_dir, metrics)
+
+
+def train_decoder_in_workspace(workspace: Path, corpora: list[str], encoder: str, recipe: DecoderRecipe,
+                               name: str | None = None) -> Trained:
+    """A story decoder on the corpora's passages and their vectors by `encoder` (a model id or folder;
+    run `storyteller encode` first), to models/NAME (default: decoder-CORPORA)."""
+    ws = Workspace(workspace)
+    name = f"decoder-{'+'.join(_named(corpora))}" if name is None else name
+    model_dir = ws.model(name)
+    encoder_id, encoder_dir = resolve_encoder(ws.root, encoder)
+    data = read_passages(ws, corpora, encoder_id, encoder_dir or ws.model(encoder_id))
+    provenance = {"corpora": corpora, "encoder": encoder_id, "encoder_files": data.encoder_files}
+    metrics = train_decoder(data, model_dir, recipe, provenance)
+    return Trained(name, model_dir, metrics)

@@ -1,0 +1,58 @@
+"""Training our own encoder on real novel sentences: the loss falls, a killed run resumes from its
+checkpoint, and the exported model directory encodes text."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.skipthought.api import TextEncoder
+from pipelines.corpus import novels, vocab
+from tests.conftest import IN_PROCESS, NOVELS
+
+TRAIN = ["--dim-word", "16", "--dim", "32", "--vocab-size", "2000", "--epochs", "2", "--batch-size", "16",
+         "--lr", "0.003", "--log-every", "5", "--checkpoint-every", "20"]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    workspace, books = tmp_path_factory.mktemp("ws"), tmp_path_factory.mktemp("books")
+    for book in ("carroll_alice_nltk", "london_call_of_the_wild_pg215"):  # the second is the held-out book
+        shutil.copy(NOVELS / "adventure" / f"{book}.txt.gz", books)
+    novels.run(str(books / "*"), "books", workspace, beam_args=IN_PROCESS)
+    vocab.run(["books"], 2000, workspace, beam_args=IN_PROCESS)
+    return workspace
+
+
+def train(workspace: Path, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "flows.cli.main", "train", "encoder", "--corpus", "books", "--workspace",
+               str(workspace), "--name", "tiny", *TRAIN, *extra, "--direct_running_mode=in_memory",
+               "--direct_num_workers=1"]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def test_killed_training_resumes_and_exports_a_working_encoder(workspace):
+    model = workspace / "models" / "tiny"
+    first = train(workspace)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (model / "checkpoint.pt").exists():
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    assert (model / "checkpoint.pt").exists() and not (model / "config.json").exists()
+    second = train(workspace)
+    _, err = second.communicate(timeout=600)
+    assert second.returncode == 0, err
+    assert "resuming from" in err and "loss/token" in err and "tokens/s" in err
+    metrics = TextEncoder(model).model.config.provenance["metrics"]
+    history = [h["val_nll_per_token"] for h in metrics["history"]]
+    assert metrics["epochs_completed"] == 2 and history[-1] < 7.6  # ln(2000) = 7.6: better than uniform
+    vectors = TextEncoder(model).encode(["Alice was beginning to get very tired .", "The dog ran ."])
+    assert vectors.shape == (2, 32) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)

@@ -1,0 +1,93 @@
+"""The caption index stage on real captions with a random-weight VSE: the index answers like brute
+force over the Python API's vectors, ids lead back to captions and skip-thought vectors, reruns
+skip, and above the threshold an IVF index reaches its measured recall."""
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from data_schemas import CAPTIONS
+from data_schemas.shards import read_artifact
+from model.skipthought.api import TextEncoder
+from model.vse.api import VSEEncoder
+from model.vse.embedding import VisualSemanticEmbedding, VSEConfig
+from model.vse.files import save_vse
+from pipelines import encode
+from pipelines.core.manifest import StageStart
+from pipelines.corpus import captions
+from pipelines.index import build as index
+from pipelines.index.caption_index import CaptionIndex, find_index
+from tests.conftest import CAPTIONS as CAPTION_DATA
+from tests.conftest import IN_PROCESS, SHARED_DATA
+from tests.tiny_models import random_encoder
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    workspace = tmp_path_factory.mktemp("ws")
+    captions.run(str(SHARED_DATA / "images" / "flickr8k_1000" / "captions.txt"), "f1000", workspace,
+                 captions.CaptionParams("csv"), IN_PROCESS)
+    captions.run(str(CAPTION_DATA / "multi30k" / "task1" / "raw" / "test_2016_flickr.en.gz"), "m30k", workspace,
+                 captions.CaptionParams("multi30k"), IN_PROCESS)
+    tables = {c: read_artifact(workspace / "corpora" / c / "captions", CAPTIONS) for c in ("f1000", "m30k")}
+    words = ["<eos>", "UNK", *sorted({t for tokens in tables["f1000"].column("tokens").to_pylist() for t in tokens})]
+    torch.manual_seed(0)
+    vse_dir = tmp_path_factory.mktemp("models") / "tiny-vse"
+    save_vse(vse_dir, VisualSemanticEmbedding(VSEConfig(n_words=len(words), dim_image=8, dim_word=16, dim=32)), words)
+    report = index.run(vse_dir, ["f1000", "m30k"], workspace, index.IndexParams(exact_max=10_000), name="caps",
+                       beam_args=IN_PROCESS)
+    return workspace, vse_dir, tables, report
+
+
+def test_exact_index_answers_like_brute_force_over_the_api_vectors(built):
+    workspace, vse_dir, tables, report = built
+    assert report.start is StageStart.FRESH and report.captions == 6_000
+    assert report.meta["index"]["kind"] == "flat" and report.meta["recall"]["recall@10"] == 1.0
+    loaded = CaptionIndex(find_index(workspace, "caps"))
+    token_lists = [t for c in ("f1000", "m30k") for t in tables[c].column("tokens").to_pylist()]
+    vectors = VSEEncoder(vse_dir).embed_token_lists(token_lists)
+    queries = vectors[[0, 4_321, 5_999]] + 0.01
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    scores, ids = loaded.search(queries, 5)
+    brute = queries @ vectors.T
+    np.testing.assert_allclose(scores, np.sort(brute, axis=1)[:, ::-1][:, :5], atol=1e-4)
+    texts = [t for c in ("f1000", "m30k") for t in tables[c].column("text").to_pylist()]
+    assert loaded.captions(ids[:, 0]).column("text").to_pylist() == [texts[i] for i in ids[:, 0]]
+    assert loaded.captions(np.array([5_000])).column("corpus").to_pylist() == ["m30k"]
+
+
+def test_ids_lead_to_skip_thought_vectors_of_any_encoder(built, tmp_path):
+    workspace, _, tables, report = built
+    encoder = random_encoder(workspace / "models" / "tiny-st", ["<eos>", "UNK", "A", "dog", "a", "man", "."])
+    for corpus in ("f1000", "m30k"):
+        encode.run(encode.EncodeParams(str(encoder)), corpus, "captions", workspace, IN_PROCESS)
+    loaded = CaptionIndex(report.folder)
+    ids = np.array([5_999, 2, 4_000, 5_000])
+    got = loaded.caption_vectors(workspace, "tiny-st", ids)
+    token_lists = [t for c in ("f1000", "m30k") for t in tables[c].column("tokens").to_pylist()]
+    np.testing.assert_allclose(got, TextEncoder(encoder).encode_tokens([token_lists[i] for i in ids]), atol=1e-5)
+    with pytest.raises(FileNotFoundError, match="storyteller encode --encoder nothing"):
+        loaded.caption_vectors(workspace, "nothing", ids)
+
+
+def test_rerun_skips_and_ivf_above_the_threshold_meets_its_recall(built):
+    workspace, vse_dir, _, _ = built
+    again = index.run(vse_dir, ["f1000", "m30k"], workspace, index.IndexParams(exact_max=10_000), name="caps",
+                      beam_args=IN_PROCESS)
+    assert again.start is StageStart.DONE and all(r.shards_run == 0 for r in again.embedded)
+    ivf = index.run(vse_dir, ["f1000", "m30k"], workspace, index.IndexParams(exact_max=1_000, recall_queries=300),
+                    name="caps", beam_args=IN_PROCESS)
+    meta = ivf.meta
+    assert ivf.start is StageStart.FRESH and meta["index"]["kind"] == "ivf" and meta["index"]["nlist"] == 64
+    assert meta["recall"]["recall@10"] >= 0.95 and meta["recall"]["queries"] == 300
+    assert CaptionIndex(ivf.folder).index.nprobe == meta["index"]["nprobe"]
+    id_map = pq.read_table(ivf.folder / index.ID_MAP_FILE)
+    assert id_map.column("faiss_id").to_pylist() == list(range(6_000))
+
+
+def test_a_skip_thought_model_is_not_a_vse(built, tmp_path):
+    workspace, *_ = built
+    encoder = random_encoder(tmp_path / "st", ["<eos>", "UNK", "a"])
+    with pytest.raises(ValueError, match="not a visual-semantic embedding"):
+        index.run(encoder, ["f1000"], workspace, beam_args=IN_PROCESS)

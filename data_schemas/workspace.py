@@ -14,6 +14,9 @@ from pathlib import Path
 _NAME = re.compile(r"[A-Za-z0-9_+\-][A-Za-z0-9_.+\-]*")
 MAX_NAME_CHARS = 128
 MODEL_CONFIG = "config.json"
+# The workspace's top-level folders, one per kind of artifact.
+CORPORA, VOCAB, VECTORS, FEATURES, MODELS, STYLES, INDEX, REJECTS = (
+    "corpora", "vocab", "vectors", "features", "models", "styles", "index", "rejects")
 
 
 def check_name(kind: str, name: str) -> str:
@@ -37,42 +40,42 @@ class Workspace:
         object.__setattr__(self, "root", Path(root))
 
     def corpus(self, name: str) -> Path:
-        return self.root / "corpora" / check_name("corpus", name)
+        return self.root / CORPORA / check_name("corpus", name)
 
     def corpus_part(self, name: str, kind: str) -> Path:
         """`corpora/NAME/KIND`: sentences, passages or captions."""
         return self.corpus(name) / check_name("kind", kind)
 
     def vocab_folder(self) -> Path:
-        return self.root / "vocab"
+        return self.root / VOCAB
 
     def vocab(self, name: str) -> Path:
         return self.vocab_folder() / f"{check_name('vocabulary', name)}.parquet"
 
     def vectors(self, model: str, corpus: str, kind: str) -> Path:
-        return self.root / "vectors" / check_name("model", model) / check_name("corpus", corpus) / check_name(
+        return self.root / VECTORS / check_name("model", model) / check_name("corpus", corpus) / check_name(
             "kind", kind)
 
     def features(self, cnn: str, dataset: str) -> Path:
-        return self.root / "features" / check_name("cnn", cnn) / check_name("dataset", dataset)
+        return self.root / FEATURES / check_name("cnn", cnn) / check_name("dataset", dataset)
 
     def models(self) -> Path:
-        return self.root / "models"
+        return self.root / MODELS
 
     def model(self, name: str) -> Path:
         return self.models() / check_name("model", name)
 
     def styles(self, encoder: str) -> Path:
-        return self.root / "styles" / check_name("encoder", encoder)
+        return self.root / STYLES / check_name("encoder", encoder)
 
     def index_root(self) -> Path:
-        return self.root / "index"
+        return self.root / INDEX
 
     def index(self, vse: str, name: str) -> Path:
         return self.index_root() / check_name("model", vse) / check_name("index", name)
 
     def rejects(self, stage: str, *names: str) -> Path:
-        return self.root.joinpath("rejects", check_name("stage", stage), *(check_name("name", n) for n in names))
+        return self.root.joinpath(REJECTS, check_name("stage", stage), *(check_name("name", n) for n in names))
 
     def resolve_model(self, model: str | Path, flag: str = "model") -> Path:
         """The one way a model is named: a model folder (holding config.json) given as a path, or the id

@@ -5,6 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
+from data_schemas.workspace import CORPORA, FEATURES, INDEX, MODEL_CONFIG, MODELS, STYLES, VECTORS, VOCAB
 from flows.cli.report import table
 from pipelines.core.manifest import META_FILE
 
@@ -15,7 +16,7 @@ def _metas(pattern: str, workspace: Path) -> list[tuple[Path, dict]]:
 
 def corpora_table(workspace: Path) -> str:
     rows = []
-    for path, meta in _metas(f"corpora/*/*/{META_FILE}", workspace):
+    for path, meta in _metas(f"{CORPORA}/*/*/{META_FILE}", workspace):
         stats = meta.get("stats", {})
         rows.append([f"{path.parent.parent.name}/{path.parent.name}", meta["shards"], meta["rows"],
                      stats.get("records_in", 0), stats.get("records_out", 0), stats.get("records_rejected", 0)])
@@ -24,13 +25,13 @@ def corpora_table(workspace: Path) -> str:
 
 def vocabularies_table(workspace: Path) -> str:
     rows = [[path.name.removesuffix(".meta.json"), meta["words"], meta["tokens"], meta["sequences"]]
-            for path, meta in _metas("vocab/*.meta.json", workspace)]
+            for path, meta in _metas(f"{VOCAB}/*.meta.json", workspace)]
     return table(["vocabulary", "words", "tokens", "sequences"], rows)
 
 
 def vectors_table(workspace: Path) -> str:
     rows = []
-    for path, meta in _metas(f"vectors/*/*/*/{META_FILE}", workspace):
+    for path, meta in _metas(f"{VECTORS}/*/*/*/{META_FILE}", workspace):
         stats = meta.get("stats", {})
         waste = 1 - stats.get("tokens_real", 0) / max(stats.get("tokens_padded", 1), 1)
         rows.append(["/".join(path.parent.parts[-3:]), meta["rows"], stats.get("records_rejected", 0), f"{waste:.1%}"])
@@ -39,7 +40,7 @@ def vectors_table(workspace: Path) -> str:
 
 def features_table(workspace: Path) -> str:
     rows = []
-    for path, meta in _metas(f"features/*/*/{META_FILE}", workspace):
+    for path, meta in _metas(f"{FEATURES}/*/*/{META_FILE}", workspace):
         stats = meta.get("stats", {})
         rows.append(["/".join(path.parent.parts[-2:]), meta["shards"], meta["rows"], stats.get("records_rejected", 0)])
     return table(["image features (cnn/dataset)", "shards", "images", "rejected"], rows)
@@ -47,7 +48,7 @@ def features_table(workspace: Path) -> str:
 
 def models_table(workspace: Path) -> str:
     rows = []
-    for path, config in _metas("models/*/config.json", workspace):
+    for path, config in _metas(f"{MODELS}/*/{MODEL_CONFIG}", workspace):
         metrics = config.get("provenance", {}).get("metrics", {})
         if config.get("family") == "vse":
             test = metrics.get("test")
@@ -65,7 +66,7 @@ def models_table(workspace: Path) -> str:
 
 def styles_table(workspace: Path) -> str:
     rows = []
-    for path, meta in _metas("styles/*/*.json", workspace):
+    for path, meta in _metas(f"{STYLES}/*/*.json", workspace):
         rows.append([f"{path.parent.name}/{path.stem}", meta.get("source", ""), meta.get("kind", ""),
                      ",".join(meta.get("corpora", [])), meta.get("count", "")])
     return table(["style (encoder/name)", "source", "kind", "corpora", "vectors"], rows)
@@ -73,7 +74,7 @@ def styles_table(workspace: Path) -> str:
 
 def indexes_table(workspace: Path) -> str:
     rows = []
-    for path, meta in _metas(f"index/*/*/{META_FILE}", workspace):
+    for path, meta in _metas(f"{INDEX}/*/*/{META_FILE}", workspace):
         rows.append(["/".join(path.parent.parts[-2:]), meta["captions"], meta["dim"], meta["index"]["factory"],
                      meta["index"]["nprobe"], meta["recall"][f"recall@{meta['recall']['k']}"]])
     return table(["caption index (vse/name)", "captions", "dim", "index", "nprobe", "recall@10"], rows)

@@ -48,7 +48,6 @@ class Models:
 
     encoder: str | None = None
     encoder_recipe: EncoderRecipe = field(default_factory=EncoderRecipe)
-    vocab_size: int = 20_000
     vse: str | None = None
     vse_recipe: VSERecipe = field(default_factory=VSERecipe)
     decoder: str | None = None
@@ -155,7 +154,7 @@ def _stages(run: Subflows | CacheLookups, workspace: Path, novels: list[CorpusSo
     encoder = models.encoder
     if encoder is None:
         done.append(run.stage(stages.train_encoder_flow, tasks.train_encoder_model, corpora=books, workspace=workspace,
-                              recipe=models.encoder_recipe, vocab_size=models.vocab_size, beam_args=beam_args))
+                              recipe=models.encoder_recipe, beam_args=beam_args))
         encoder = _model(done[-1])
     encoder_dir = str(Workspace(workspace).resolve_model(encoder, "encoder"))
     params = encode.EncodeParams(encoder_dir, device=device)

@@ -54,11 +54,10 @@ def vocab_flow(corpora: list[str], size: int, workspace: Path, name: str | None 
 
 @flow(name="train-encoder")
 def train_encoder_flow(corpora: list[str], workspace: Path, recipe: EncoderRecipe | None = None,
-                       vocab_size: int = 20_000, name: str | None = None,
-                       beam_args: list[str] | None = None) -> StageSummary:
+                       name: str | None = None, beam_args: list[str] | None = None) -> StageSummary:
     """A uni-skip encoder trained on the corpora's sentences, to models/NAME."""
     return _reported("train-encoder", run_stage(tasks.train_encoder_model, corpora=corpora, workspace=workspace,
-                                                recipe=recipe, vocab_size=vocab_size, name=name, beam_args=beam_args))
+                                                recipe=recipe, name=name, beam_args=beam_args))
 
 
 @flow(name="encode")

@@ -32,8 +32,9 @@ def _logged(summary: StageSummary) -> StageSummary:
     return summary
 
 
-def _metas(workspace: str | Path, *parts: tuple[str, ...]) -> list[Path]:
-    return [Path(workspace).joinpath(*part, META_FILE) for part in parts]
+def _metas(*folders: Path) -> list[Path]:
+    """The `_meta.json` of each artifact folder a stage reads: they change whenever the artifact does."""
+    return [folder / META_FILE for folder in folders]
 
 
 @task(name="corpus-novels", **STAGE_TASK, cache_key_fn=keyed_on(lambda p: novels.list_novels(p["source"])))
@@ -74,23 +75,19 @@ def _trained(stage: str, out_dir: Path, rows_in: int, started: float, details: d
 
 
 @task(name="train-encoder", **STAGE_TASK, cache_key_fn=keyed_on(
-    lambda p: _metas(p["workspace"], *(("corpora", c, "sentences") for c in p["corpora"]))))
+    lambda p: _metas(*(Workspace(p["workspace"]).corpus_part(c, "sentences") for c in p["corpora"]))))
 def train_encoder_model(corpora: list[str], workspace: Path, recipe: EncoderRecipe | None = None,
-                        vocab_size: int | None = None, name: str | None = None,
-                        beam_args: list[str] | None = None) -> StageSummary:
-    """A uni-skip encoder on the corpora's sentences, as `storyteller train encoder`, to models/NAME;
-    `vocab_size`, when given, overrides the recipe's."""
-    started, recipe = time.monotonic(), recipe or EncoderRecipe()
-    if vocab_size is not None:
-        recipe = replace(recipe, vocab_size=vocab_size)
-    trained = train_encoder_in_workspace(Path(workspace), corpora, recipe, name, beam_args)
+                        name: str | None = None, beam_args: list[str] | None = None) -> StageSummary:
+    """A uni-skip encoder on the corpora's sentences, as `storyteller train encoder`, to models/NAME."""
+    started = time.monotonic()
+    trained = train_encoder_in_workspace(Path(workspace), corpora, recipe or EncoderRecipe(), name, beam_args)
     metrics = trained.metrics
     return _trained(f"train encoder {trained.name}", trained.model_dir, metrics["train_triples"], started,
                     {"steps": metrics["steps"], "val_nll_per_token": metrics["history"][-1]["val_nll_per_token"]})
 
 
 @task(name="encode", **STAGE_TASK, cache_key_fn=keyed_on(lambda p: [
-    *_metas(p["workspace"], ("corpora", p["corpus"], p["kind"])), *model_files(p["params"].model_dir)]))
+    *_metas(Workspace(p["workspace"]).corpus_part(p["corpus"], p["kind"])), *model_files(p["params"].model_dir)]))
 def encode_corpus(params: encode.EncodeParams, corpus: str, kind: str, workspace: Path,
                   beam_args: list[str] | None = None) -> StageSummary:
     """A corpus's texts to vectors/MODEL/CORPUS/KIND."""
@@ -101,7 +98,7 @@ def encode_corpus(params: encode.EncodeParams, corpus: str, kind: str, workspace
 
 def _style_inputs(p: dict) -> list[Path]:
     encoder_id, _ = resolve_encoder(Path(p["workspace"]), p["encoder"])
-    return _metas(p["workspace"], *(("vectors", encoder_id, c, p["kind"]) for c in p["corpora"]))
+    return _metas(*(Workspace(p["workspace"]).vectors(encoder_id, c, p["kind"]) for c in p["corpora"]))
 
 
 @task(name="style", **STAGE_TASK, cache_key_fn=keyed_on(_style_inputs))
@@ -132,7 +129,8 @@ def image_features(images_arg: str | list[str], dataset: str, workspace: Path,
 
 
 @task(name="train-vse", **STAGE_TASK, cache_key_fn=keyed_on(lambda p: _metas(
-    p["workspace"], ("features", p["cnn"], p["features"]), ("corpora", p["captions_corpus"], "captions"))))
+    Workspace(p["workspace"]).features(p["cnn"], p["features"]),
+    Workspace(p["workspace"]).corpus_part(p["captions_corpus"], "captions"))))
 def train_vse_model(features: str, captions_corpus: str, workspace: Path, recipe: VSERecipe | None = None,
                     cnn: str = DEFAULT_CNN, name: str | None = None) -> StageSummary:
     """A visual-semantic embedding on image features and their captions, as `storyteller train vse`."""
@@ -144,7 +142,7 @@ def train_vse_model(features: str, captions_corpus: str, workspace: Path, recipe
 
 
 @task(name="index", **STAGE_TASK, cache_key_fn=keyed_on(lambda p: [
-    *_metas(p["workspace"], *(("corpora", c, "captions") for c in p["corpora"])),
+    *_metas(*(Workspace(p["workspace"]).corpus_part(c, "captions") for c in p["corpora"])),
     *model_files(Workspace(p["workspace"]).resolve_model(p["vse"], "vse"))]))
 def caption_index(vse: str, corpora: list[str], workspace: Path, params: index.IndexParams | None = None,
                   name: str | None = None, device: str = "auto", beam_args: list[str] | None = None) -> StageSummary:
@@ -159,8 +157,9 @@ def caption_index(vse: str, corpora: list[str], workspace: Path, params: index.I
 
 def _decoder_inputs(p: dict) -> list[Path]:
     encoder_id, _ = resolve_encoder(Path(p["workspace"]), p["encoder"])
-    return _metas(p["workspace"], *(("corpora", c, "passages") for c in p["corpora"]),
-                  *(("vectors", encoder_id, c, "passages") for c in p["corpora"]))
+    ws = Workspace(p["workspace"])
+    return _metas(*(ws.corpus_part(c, "passages") for c in p["corpora"]),
+                  *(ws.vectors(encoder_id, c, "passages") for c in p["corpora"]))
 
 
 @task(name="train-decoder", **STAGE_TASK, cache_key_fn=keyed_on(_decoder_inputs))

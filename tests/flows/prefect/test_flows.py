@@ -78,7 +78,7 @@ def setup(tmp_path_factory, one_thread):
     (root / "told.txt").write_text("".join(f"{PHOTOS / 'images' / p}\n" for p in photos[:4]))
     corpora = [CorpusSource("books", str(books)),
                CorpusSource("caps", str(root / "captions.csv"), CaptionParams("csv"))]
-    models = Models(encoder_recipe=EncoderRecipe(dim_word=16, dim=24, epochs=1, log_every=10_000), vocab_size=3000,
+    models = Models(encoder_recipe=EncoderRecipe(dim_word=16, dim=24, vocab_size=3000, epochs=1, log_every=10_000),
                     vse_recipe=VSERecipe(dim_word=16, dim=32, epochs=1, batch_size=32, test_images=5, val_images=5),
                     decoder_recipe=DecoderRecipe(dim_word=16, dim=32, vocab_size=2000, epochs=1, val_books=1,
                                                  batch_size=32, log_every=10_000))

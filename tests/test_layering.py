@@ -1,6 +1,7 @@
 """The layering data_schemas <- model <- pipelines <- flows, read from the sources: a lower layer never
-imports a higher one and no modules import each other in a cycle. Imports inside functions count too,
-so a cycle cannot hide behind a late import."""
+imports a higher one, the Prefect flows never import the command line (the CLI is an app over the
+library, not a library), and no modules import each other in a cycle. Imports inside functions count
+too, so a cycle cannot hide behind a late import."""
 
 import ast
 from pathlib import Path
@@ -62,6 +63,12 @@ def test_no_layer_imports_a_higher_one():
     wrong = sorted(f"{source} imports {target}" for source, targets in graph.items() for target in targets
                    if LAYERS.index(target.split(".")[0]) > LAYERS.index(source.split(".")[0]))
     assert wrong == []
+
+
+def test_prefect_flows_do_not_import_the_command_line():
+    graph = import_graph()
+    assert sorted(f"{s} imports {t}" for s, ts in graph.items() if s.startswith("flows.prefect")
+                  for t in ts if t.startswith("flows.cli")) == []
 
 
 def test_no_import_cycles():

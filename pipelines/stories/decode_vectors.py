@@ -1,0 +1,66 @@
+"""Conditioning vectors (the rows of a .npy) to texts with a decoder and batched beam search, in row order:
+rows in = texts out + rows rejected (a non-finite vector is a reject record, never a crash)."""
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from data_schemas.atomic import atomic_path
+from model.decoder.beam_search import SearchOptions
+from model.decoder.conditional_gru import StoryDecoder
+from pipelines.stories.batch import decode_texts
+
+NOT_FINITE = "vector has NaN or infinite values"
+
+
+def read_vectors(path: Path, dim: int, decoder_dir: Path) -> np.ndarray:
+    """The (N, dim) array of `path`, memory-mapped; a clear error for anything else."""
+    if not path.is_file():
+        raise FileNotFoundError(f"--vectors {path} is not a file")
+    try:
+        vectors = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, EOFError) as error:  # not .npy (numpy then tries pickle), or empty
+        raise ValueError(f"{path} is not a .npy array ({error})") from None
+    if not isinstance(vectors, np.ndarray) or vectors.dtype.kind not in "fiu":
+        raise ValueError(f"{path} does not hold one numeric .npy array")
+    if vectors.ndim != 2:
+        raise ValueError(f"{path} holds an array of shape {vectors.shape}, but decode reads one vector per row, "
+                         f"(N, {dim}); save a single vector v as v[None]")
+    if vectors.shape[1] != dim:
+        raise ValueError(f"{path} has {vectors.shape[1]}-d vectors, but the decoder {decoder_dir} reads {dim}-d "
+                         f"vectors (its dim_ctx): were they made with another encoder?")
+    return vectors
+
+
+def decode_rows(decoder: StoryDecoder, words: list[str], vectors: np.ndarray, options: SearchOptions,
+                batch_size: int, lyric: bool = False) -> Iterator[dict]:
+    """One record per row in row order: {"row", "text"}, or {"row", "error"} for a non-finite vector.
+    Reports progress on stderr after each batch."""
+    start = time.monotonic()
+    for first in range(0, len(vectors), batch_size):
+        chunk = np.asarray(vectors[first:first + batch_size], dtype=np.float32)
+        finite = np.isfinite(chunk).all(axis=1)
+        texts = iter(decode_texts(decoder, words, chunk[finite], options, lyric) if finite.any() else ())
+        for row, ok in enumerate(finite, start=first):
+            if ok:
+                yield {"row": row, "text": next(texts)}
+            else:
+                yield {"row": row, "error": NOT_FINITE}
+        done = min(first + batch_size, len(vectors))
+        elapsed = time.monotonic() - start
+        print(f"decode: {done}/{len(vectors)} rows, {elapsed:.1f} s ({done / max(elapsed, 1e-9):.1f} rows/s)",
+              file=sys.stderr, flush=True)
+
+
+def write_jsonl(records: Iterator[dict], out: Path) -> dict[str, int]:
+    """Written to a temporary file beside `out`, then renamed: `out` is complete or absent."""
+    counts = {"texts": 0, "rejected": 0}
+    with atomic_path(out) as temp, open(temp, "w", encoding="utf-8") as handle:
+        for record in records:
+            counts["texts" if "text" in record else "rejected"] += 1
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return counts

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from flows.cli.report import table
 from pipelines.style import job as style
+from pipelines.style.files import cosines_to_others
 from pipelines.style.original import convert_styles
 
 
@@ -37,6 +38,9 @@ def run_style(args: argparse.Namespace, beam_args: list[str]) -> None:
     print(table(["rows", "in", "out", "filtered", "balance"],
                 [["records", report.rows_read, report.rows_used, report.rows_filtered, balance]]))
     print(f"mean of {report.count} rows, {report.dim}-d -> {report.path}")
+    cosines = cosines_to_others(args.workspace, report.encoder, report.name)
+    if cosines:
+        print(table(["cos(style, other)", *cosines], [[report.name, *(f"{c:.3f}" for c in cosines.values())]]))
 
 
 def run_convert_styles(args: argparse.Namespace, beam_args: list[str]) -> None:

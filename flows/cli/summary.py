@@ -8,6 +8,7 @@ from pathlib import Path
 from data_schemas.workspace import CORPORA, FEATURES, INDEX, MODEL_CONFIG, MODELS, STYLES, VECTORS, VOCAB
 from flows.cli.report import table
 from pipelines.core.manifest import META_FILE
+from pipelines.style.files import cosines_to_others
 
 
 def _metas(pattern: str, workspace: Path) -> list[tuple[Path, dict]]:
@@ -67,9 +68,11 @@ def models_table(workspace: Path) -> str:
 def styles_table(workspace: Path) -> str:
     rows = []
     for path, meta in _metas(f"{STYLES}/*/*.json", workspace):
+        cosines = cosines_to_others(workspace, path.parent.name, path.stem)
         rows.append([f"{path.parent.name}/{path.stem}", meta.get("source", ""), meta.get("kind", ""),
-                     ",".join(meta.get("corpora", [])), meta.get("count", "")])
-    return table(["style (encoder/name)", "source", "kind", "corpora", "vectors"], rows)
+                     ",".join(meta.get("corpora", [])), meta.get("count", ""),
+                     " ".join(f"{other} {cos:.3f}" for other, cos in cosines.items())])
+    return table(["style (encoder/name)", "source", "kind", "corpora", "vectors", "cos to the others"], rows)
 
 
 def indexes_table(workspace: Path) -> str:

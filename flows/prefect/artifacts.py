@@ -13,7 +13,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from data_schemas import stories as st
 from data_schemas.features import IMAGE_ID
 from flows.prefect.cache import UP_TO_DATE, StageSummary
-from pipelines.style.files import list_styles, read_style
+from pipelines.style.files import cosines_to_others, list_styles, read_style
 
 SAMPLE_STORIES = 5
 
@@ -52,7 +52,9 @@ def style_rows(workspace: Path, encoder: str) -> list[dict]:
         rows.append({"style": name, "encoder": Path(encoder).name, "source": meta.get("source", ""),
                      "corpora": ",".join(meta.get("corpora", [])), "kind": meta.get("kind", ""),
                      "filter": json.dumps(meta.get("filter")), "count": meta.get("count", ""),
-                     "dim": int(found.vector.shape[0]), "norm": round(float(np.linalg.norm(found.vector)), 4)})
+                     "dim": int(found.vector.shape[0]), "norm": round(float(np.linalg.norm(found.vector)), 4),
+                     "cos to the others": " ".join(f"{other} {cos:.3f}" for other, cos in
+                                                    cosines_to_others(workspace, encoder, name).items())})
     return rows
 
 

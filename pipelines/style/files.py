@@ -167,3 +167,17 @@ def list_styles(workspace: Path, encoder: str) -> list[str]:
     if not folder.is_dir():
         return []
     return sorted(path.stem for path in folder.glob("*.json") if not path.name.startswith("."))
+
+
+def cosines_to_others(workspace: Path, encoder: str, name: str) -> dict[str, float]:
+    """cos(style, other) for every other style of the encoder. The story shift x - c + b moves x only as
+    far as b and c differ: a cosine near 1 means the two styles are nearly the same vector."""
+    vector = read_style(workspace, encoder, name).vector.astype(np.float64)
+    cosines = {}
+    for other in list_styles(workspace, encoder):
+        if other != name:
+            found = read_style(workspace, encoder, other).vector.astype(np.float64)
+            if found.shape == vector.shape:
+                norms = float(np.linalg.norm(vector) * np.linalg.norm(found))
+                cosines[other] = float(vector @ found / norms) if norms else 0.0
+    return cosines

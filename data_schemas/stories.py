@@ -1,6 +1,6 @@
 """Schema of story shards: one row per image that was read, with what made its story.
 
-The run's settings (style, k, beam, model ids) repeat on every row so that a row read alone, or a
+The run's settings (style, k, beam or sampling, model ids) repeat on every row so that a row read alone, or a
 JSONL line copied elsewhere, still says how it was made; dictionary encoding makes them nearly free.
 """
 
@@ -18,6 +18,8 @@ CAPTION_STYLE = "caption_style"
 K = "k"
 BEAM_WIDTH = "beam_width"
 SEARCH = "search"
+TOP_P = "top_p"  # the sample search's nucleus mass and temperature
+TEMPERATURE = "temperature"
 DECODER = "decoder"
 ENCODER = "encoder"
 VSE = "vse"
@@ -31,6 +33,7 @@ NEAREST = pa.struct([
 ])
 
 RUN_FIELDS = (STYLE, CAPTION_STYLE, SEARCH, DECODER, ENCODER, VSE, INDEX, CNN)
+SAMPLING_FIELDS = (TOP_P, TEMPERATURE)  # a sampled run's settings have them; null for a beam search
 
 STORIES = pa.schema(
     [
@@ -40,6 +43,8 @@ STORIES = pa.schema(
         pa.field(CAPTIONS, pa.list_(NEAREST), nullable=False),
         pa.field(K, pa.int32(), nullable=False),
         pa.field(BEAM_WIDTH, pa.int32(), nullable=False),
+        pa.field(TOP_P, pa.float64()),
+        pa.field(TEMPERATURE, pa.float64()),
         *(pa.field(name, pa.dictionary(pa.int32(), pa.string()), nullable=False) for name in RUN_FIELDS),
     ]
 )
@@ -49,4 +54,5 @@ def stories_table(rows: list[dict], run: dict) -> pa.Table:
     """`rows` hold image_id, path, story and captions; `run` the settings shared by every row."""
     columns = {name: [row[name] for row in rows] for name in (IMAGE_ID, PATH, STORY, CAPTIONS)}
     columns.update({name: [run[name]] * len(rows) for name in (K, BEAM_WIDTH, *RUN_FIELDS)})
+    columns.update({name: [run.get(name)] * len(rows) for name in SAMPLING_FIELDS})
     return pa.Table.from_pydict(columns, schema=STORIES)

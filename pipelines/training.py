@@ -1,10 +1,11 @@
 """Training from a workspace, one function per model family: read the artifacts the trainer learns from
-(novel sentences; image features and captions; passages joined to their skip-thought vectors), train into
-`models/NAME` and record where the data came from. `storyteller train ...` and the Prefect train tasks
-both call these, so the two can never wire a trainer differently. Each read error names the folder and
-the command that makes what is missing."""
+(novel sentences; image features and captions; passages joined to their skip-thought vectors; the token
+lists of any corpora for word vectors), train into `models/NAME` and record where the data came from.
+`storyteller train ...` and the Prefect train tasks both call these, so the two can never wire a trainer
+differently. Each read error names the folder and the command that makes what is missing."""
 
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ from model.cnn.registry import DEFAULT_CNN
 from model.decoder.train import DecoderRecipe, PassageData, train_decoder
 from model.skipthought.train import EncoderRecipe, train_encoder
 from model.vse.train import VSERecipe, join_pairs, train_vse
+from model.words.files import WordVectors, read_word_vectors, save_word_vectors
+from model.words.train import WordsRecipe, train_word_vectors
 from pipelines.core.manifest import read_meta
 from pipelines.corpus import vocab
 from pipelines.style.files import resolve_encoder
@@ -107,6 +110,11 @@ def _named(corpora: list[str]) -> list[str]:
     return corpora
 
 
+def word_vectors(workspace: Workspace, ref: str) -> WordVectors | None:
+    """The vectors a recipe's `word_vectors` names (a words model id under models/, or a folder); None for ''."""
+    return read_word_vectors(workspace.resolve_model(ref, "word-vectors")) if ref else None
+
+
 def train_encoder_in_workspace(workspace: Path, corpora: list[str], recipe: EncoderRecipe, name: str | None = None,
                                beam_args: list[str] | None = None) -> Trained:
     """A uni-skip encoder on the corpora's sentences, with a vocabulary of `recipe.vocab_size` words (the
@@ -117,7 +125,8 @@ def train_encoder_in_workspace(workspace: Path, corpora: list[str], recipe: Enco
     report = vocab.run(corpora, recipe.vocab_size, ws.root, beam_args=beam_args or [])
     words = pq.read_table(report.path).column(col.WORD).to_pylist()
     provenance = {"trained_on": corpora, "vocab": str(report.path), "vocab_size": len(words)}
-    metrics = train_encoder(read_sentences(ws, corpora), words, model_dir, recipe, provenance)
+    metrics = train_encoder(read_sentences(ws, corpora), words, model_dir, recipe, provenance,
+                            word_vectors(ws, recipe.word_vectors))
     return Trained(name, model_dir, metrics)
 
 
@@ -132,7 +141,7 @@ def train_vse_in_workspace(workspace: Path, features: str, captions: str, recipe
     data = join_pairs(read_features(features_dir), read_captions(ws, captions))
     provenance = {"features": str(features_dir), "cnn": cnn,
                   "captions": str(ws.corpus_part(captions, "captions"))}
-    metrics = train_vse(data, model_dir, recipe, provenance)
+    metrics = train_vse(data, model_dir, recipe, provenance, word_vectors(ws, recipe.word_vectors))
     return Trained(name, model_dir, metrics)
 
 
@@ -146,5 +155,78 @@ def train_decoder_in_workspace(workspace: Path, corpora: list[str], encoder: str
     encoder_id, encoder_dir = resolve_encoder(ws.root, encoder)
     data = read_passages(ws, corpora, encoder_id, encoder_dir or ws.model(encoder_id))
     provenance = {"corpora": corpora, "encoder": encoder_id, "encoder_files": data.encoder_files}
-    metrics = train_decoder(data, model_dir, recipe, provenance)
+    metrics = train_decoder(data, model_dir, recipe, provenance, word_vectors(ws, recipe.word_vectors))
+    return Trained(name, model_dir, metrics)
+
+
+SLICE_ROWS = 8192  # token lists turned into Python lists at a time
+
+
+@dataclass(frozen=True)
+class TokenLists:
+    """The token lists word2vec reads, and what was left out to keep a benchmark's captions unseen."""
+
+    lists: list[list[str]]
+    counts: dict  # per corpus: token lists used and left out
+    inputs: list[dict]  # per corpus: the artifact read and its stage key
+
+
+def _caption_key(tokens: list[str]) -> tuple[str, ...]:
+    return tuple(token.lower() for token in tokens)
+
+
+def read_token_lists(workspace: Workspace, corpora: list[str], exclude_split: str | None = None) -> TokenLists:
+    """The tokens of `corpora`: the sentences of a novel corpus, the captions of a caption corpus. With
+    `exclude_split`, the captions of that split are left out, and with them every caption of another
+    corpus that repeats one word for word (case aside): Multi30k's Flickr30k captions repeat 4,465 of the
+    4,992 distinct Flickr8k test captions, so leaving out a split alone would still show a benchmark its
+    answers."""
+    # One string object per distinct token: 7.5 M tokens as separate Python strings would take gigabytes.
+    shared: dict[str, str] = {}
+    tables, inputs = {}, []
+    for corpus in _named(corpora):
+        folder, schema = vocab.corpus_token_folder(workspace.root, corpus)
+        columns = [col.TOKENS, col.SPLIT] if schema == CAPTIONS else [col.TOKENS]
+        tables[corpus] = read_artifact(folder, schema, columns=columns)
+        inputs.append({"corpus": corpus, "artifact": folder.name, "key": read_meta(folder)["key"]})
+    left_out: set[tuple[str, ...]] = set()
+    if exclude_split is not None:
+        for table in tables.values():
+            if col.SPLIT in table.column_names:
+                chosen = table.filter(pc.equal(table.column(col.SPLIT), exclude_split)).column(col.TOKENS)
+                left_out.update(_caption_key(tokens) for tokens in chosen.to_pylist())
+        if not left_out:
+            splits = sorted({s for t in tables.values() if col.SPLIT in t.column_names
+                             for s in pc.unique(t.column(col.SPLIT)).to_pylist() if s is not None})
+            raise ValueError(f"--exclude-split {exclude_split}: no caption of corpora {corpora} is in that split "
+                             f"(their splits: {', '.join(splits) or 'none'})")
+    lists, counts = [], {}
+    for corpus, table in tables.items():
+        kept, skipped = 0, 0
+        column = table.column(col.TOKENS)
+        for start in range(0, len(column), SLICE_ROWS):  # a slice at a time: the unshared strings never pile up
+            for tokens in column.slice(start, SLICE_ROWS).to_pylist():
+                if col.SPLIT in table.column_names and left_out and _caption_key(tokens) in left_out:
+                    skipped += 1
+                    continue
+                lists.append([shared.setdefault(token, token) for token in tokens])
+                kept += 1
+        counts[corpus] = {"used": kept, "left_out": skipped}
+    return TokenLists(lists, counts, inputs)
+
+
+def train_words_in_workspace(workspace: Path, corpora: list[str], recipe: WordsRecipe, name: str | None = None,
+                             exclude_split: str | None = None) -> Trained:
+    """Word vectors (word2vec) over the corpora's sentences and captions, to models/NAME (default:
+    words-CORPORA). `exclude_split` leaves a caption split out (see `read_token_lists`)."""
+    ws = Workspace(workspace)
+    name = f"words-{'+'.join(_named(corpora))}" if name is None else name
+    model_dir = ws.model(name)
+    data = read_token_lists(ws, corpora, exclude_split)
+    started = time.monotonic()
+    vectors = train_word_vectors(data.lists, recipe)
+    metrics = {"token_lists": len(data.lists), "tokens": sum(map(len, data.lists)), "words": len(vectors.words),
+               "corpora": data.counts, "train_seconds": round(time.monotonic() - started, 1)}
+    provenance = {"corpora": corpora, "inputs": data.inputs, "exclude_split": exclude_split, "metrics": metrics}
+    save_word_vectors(model_dir, vectors, {"recipe": asdict(recipe), "provenance": provenance})
     return Trained(name, model_dir, metrics)

@@ -1,5 +1,5 @@
 """`storyteller decode`: conditioning vectors (the rows of a .npy) to stories, with a decoder model
-and batched beam search. Rows in = texts out + rows rejected, always in row order."""
+and batched beam search or sampling. Rows in = texts out + rows rejected, always in row order."""
 
 import argparse
 import sys
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from flows.cli.report import table
-from model.decoder.beam_search import MODES, SearchOptions
+from model.decoder.beam_search import MODES, SAMPLE_DEFAULTS, SearchOptions
 from model.decoder.files import load_decoder
 from model.device import torch_device
 from model.skipthought.files import read_vocabulary
@@ -24,7 +24,8 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
         description="Decodes each row of an (N, dim_ctx) .npy, e.g. style-shifted skip-thought vectors, into one "
                     "text: a JSONL file of {\"row\", \"text\"} records in row order with --out, else one text per "
                     "line on stdout. A row with NaN or infinite values is not decoded: it becomes a {\"row\", "
-                    "\"error\"} record (stdout: an empty line, the reason on stderr), so rows in = texts + rejected.")
+                    "\"error\"} record (stdout: an empty line, the reason on stderr), so rows in = texts + rejected. "
+                    "--search sample seeds each row by its row number: a rerun prints the same texts.")
     p.add_argument("--decoder", type=Path, required=True, help="decoder model directory")
     p.add_argument("--vectors", type=Path, required=True, help="(N, dim_ctx) float .npy, one vector per row")
     add_search_arguments(p)
@@ -39,26 +40,39 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
 
 
 def add_search_arguments(p: argparse.ArgumentParser) -> None:
-    """--search, --beam-width, --max-len, --length-penalty, --no-repeat-ngram (shared with `stories`)."""
+    """--search, --beam-width, --max-len, --length-penalty, --no-repeat-ngram, --top-p, --temperature
+    (shared with `stories`)."""
     p.add_argument("--search", choices=MODES, default=DEFAULTS.mode,
                    help="original: the original's beam search and text choice (reference c.3: lowest summed "
-                        "cost, shrinking beam); normalized (default): length-normalised scores, n-gram blocking")
+                        "cost, shrinking beam); normalized (default): length-normalised scores, n-gram blocking; "
+                        "sample: nucleus (top-p) sampling with temperature and n-gram blocking, seeded by each "
+                        "text's name (image id, row number), so a rerun writes the same texts")
     p.add_argument("--beam-width", type=int,
-                   help=f"beam width (default: {DEFAULTS.beam_width}; original: 50, as the original's bw)")
+                   help=f"beam searches only: beam width (default: {DEFAULTS.beam_width}; original: 50, as the "
+                        f"original's bw)")
     p.add_argument("--max-len", type=int,
                    help=f"most decoding steps, <eos> included (default: {DEFAULTS.max_len}; original: 1000)")
     p.add_argument("--length-penalty", type=float,
                    help=f"normalized only: alpha of the score log p / ((5 + length) / 6) ** alpha "
                         f"(default {DEFAULTS.length_penalty}; 0 = raw log-probability)")
     p.add_argument("--no-repeat-ngram", type=int,
-                   help=f"normalized only: never repeat an n-gram of this size (default {DEFAULTS.no_repeat_ngram}; "
-                        f"0 = off)")
+                   help=f"normalized and sample: never repeat an n-gram of this size (default "
+                        f"{DEFAULTS.no_repeat_ngram}; sample: {SAMPLE_DEFAULTS['no_repeat_ngram']}; 0 = off)")
+    p.add_argument("--top-p", type=float,
+                   help=f"sample only: draw from the fewest most likely words whose probabilities sum to at least "
+                        f"this (default {SAMPLE_DEFAULTS['top_p']}; 1 = every word; tiny = greedy)")
+    p.add_argument("--temperature", type=float,
+                   help=f"sample only: divide the log-probabilities by this before the nucleus is taken (default "
+                        f"{SAMPLE_DEFAULTS['temperature']}; below 1 = safer words, above 1 = more varied)")
 
 
-def search_options(args: argparse.Namespace) -> SearchOptions:
-    """The options given, each mode's defaults for the rest."""
-    return SearchOptions.for_mode(args.search, beam_width=args.beam_width, max_len=args.max_len,
-                                  length_penalty=args.length_penalty, no_repeat_ngram=args.no_repeat_ngram)
+def search_options(args: argparse.Namespace, beam_width: int | None = None) -> SearchOptions:
+    """The options given, each mode's defaults for the rest; `beam_width` overrides the beam
+    searches' default width."""
+    width = beam_width if args.beam_width is None and args.search != "sample" else args.beam_width
+    return SearchOptions.for_mode(args.search, beam_width=width, max_len=args.max_len,
+                                  length_penalty=args.length_penalty, no_repeat_ngram=args.no_repeat_ngram,
+                                  top_p=args.top_p, temperature=args.temperature)
 
 
 def run_decode(args: argparse.Namespace, beam_args: list[str]) -> None:
@@ -73,8 +87,15 @@ def run_decode(args: argparse.Namespace, beam_args: list[str]) -> None:
     summary = table(["rows in", "texts", "rejected", "balance"],
                     [[len(vectors), counts["texts"], counts["rejected"],
                       "ok" if len(vectors) == counts["texts"] + counts["rejected"] else "MISMATCH"]])
-    print(f"decode: {args.vectors} -> {args.out or 'stdout'} ({options.mode} search, beam {options.beam_width})\n"
+    print(f"decode: {args.vectors} -> {args.out or 'stdout'} ({options.mode} search, {describe(options)})\n"
           f"{summary}", file=sys.stdout if args.out else sys.stderr)
+
+
+def describe(options: SearchOptions) -> str:
+    """The search's main setting, for a summary line."""
+    if options.mode == "sample":
+        return f"top-p {options.top_p}, temperature {options.temperature}"
+    return f"beam {options.beam_width}"
 
 
 def _print_texts(records: Iterator[dict], lyric: bool) -> dict[str, int]:

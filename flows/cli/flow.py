@@ -17,6 +17,7 @@ FLOWS = {  # command name -> module:flow
     "corpus-novels": "flows.prefect.stage_flows:corpus_novels_flow",
     "corpus-captions": "flows.prefect.stage_flows:corpus_captions_flow",
     "vocab": "flows.prefect.stage_flows:vocab_flow",
+    "train-words": "flows.prefect.stage_flows:train_words_flow",
     "train-encoder": "flows.prefect.stage_flows:train_encoder_flow",
     "encode": "flows.prefect.stage_flows:encode_flow",
     "style": "flows.prefect.stage_flows:style_flow",

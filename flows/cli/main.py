@@ -17,6 +17,7 @@ from flows.cli import (
     stories,
     style,
     vse,
+    words,
 )
 from flows.cli.encoder import add_train_encoder
 
@@ -34,7 +35,8 @@ def parser() -> argparse.ArgumentParser:
     trains = commands.add_parser("train", help="train models").add_subparsers(dest="model", required=True)
     add_train_encoder(trains)
     # Each stage's commands register themselves: top-level commands, `train <model>`, `convert <what>`.
-    for stage in (corpus, encode, style, features, vse, index, decoder, decode_vectors, stories, flow, export, demo):
+    for stage in (corpus, encode, style, features, vse, index, decoder, decode_vectors, stories, flow, export, demo,
+                  words):
         stage.register(commands, trains, converts, BEAM_EPILOG)
     return root
 

@@ -9,7 +9,7 @@ from model.cnn.registry import IMAGE_MODELS
 from pipelines.stories import job as stories
 from pipelines.stories.batch import StoryParams
 
-DEFAULT_BEAM = 50  # the original's bw, in either search
+DEFAULT_BEAM = 50  # the original's bw, in either beam search
 
 
 def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersAction,
@@ -18,7 +18,8 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
     p = commands.add_parser(
         "stories", epilog=epilog, help="a story for every image of a dataset (Beam job)",
         description="image -> CNN features -> VSE -> top-k captions of the caption index -> mean of their "
-                    "skip-thought vectors x -> x - c + b -> decoder beam search -> story. Writes OUT/stories/ "
+                    "skip-thought vectors x -> x - c + b -> decoder beam search (or sampling, seeded by the image's "
+                    "name: a rerun tells the same story) -> story. Writes OUT/stories/ "
                     "(Parquet shards), OUT/stories.jsonl and OUT/gallery.html; unreadable images go to OUT/rejects/. "
                     "A rerun skips finished shards; the captions' skip-thought vectors are encoded first if missing.")
     p.add_argument("--images", required=True, help="an image, a folder of images, a glob, or a text file of paths")
@@ -35,7 +36,6 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
     p.add_argument("--workspace", type=Path, required=True, help="root folder of all artifacts")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     add_search_arguments(p)
-    p.set_defaults(beam_width=DEFAULT_BEAM)
     job = stories.JobParams()
     p.add_argument("--shard-size", type=int, default=job.shard_size, help="images per output shard")
     p.add_argument("--image-batch", type=int, default=job.image_batch, help="images per CNN forward pass")
@@ -48,7 +48,7 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
 
 def run_stories(args: argparse.Namespace, beam_args: list[str]) -> None:
     models = stories.resolve_models(args.workspace, args.decoder, args.index, args.encoder, args.cnn, args.weights)
-    params = StoryParams(args.style, args.caption_style, args.k, search_options(args), args.lyric)
+    params = StoryParams(args.style, args.caption_style, args.k, search_options(args, DEFAULT_BEAM), args.lyric)
     job = stories.JobParams(args.shard_size, args.image_batch, args.story_batch, args.device)
     report = stories.run(args.images, args.out, args.workspace, models, params, job, beam_args,
                          gallery=not args.no_gallery)

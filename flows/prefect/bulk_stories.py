@@ -1,7 +1,7 @@
 """Bulk stories for a growing dataset: each run tells stories only for images no earlier run told; the
 collection's layout and bookkeeping are in `pipelines.stories.collection`."""
 
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -19,7 +19,7 @@ from pipelines.stories.batch import StoryParams
 def collection_settings(workspace: Path, models: StoryModelNames, params: StoryParams) -> dict:
     """What every story of a collection shares: the values written on each row, and the search options."""
     resolved = resolve_story_models(workspace, models)
-    return {**stories.run_identity(resolved, params), "search_options": asdict(params.search), "lyric": params.lyric}
+    return {**stories.run_identity(resolved, params), "search_options": params.search.settings(), "lyric": params.lyric}
 
 
 @flow(name="bulk-stories")

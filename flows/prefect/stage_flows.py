@@ -15,6 +15,7 @@ from model.cnn.registry import DEFAULT_CNN
 from model.decoder.train import DecoderRecipe
 from model.skipthought.train import EncoderRecipe
 from model.vse.train import VSERecipe
+from model.words.train import WordsRecipe
 from pipelines import encode
 from pipelines import features as images
 from pipelines.corpus import captions, novels
@@ -50,6 +51,15 @@ def vocab_flow(corpora: list[str], size: int, workspace: Path, name: str | None 
     """The SIZE commonest words of the corpora (with <eos> and UNK) to vocab/NAME.parquet."""
     return _reported("vocab", run_stage(tasks.build_vocab, corpora=corpora, size=size, workspace=workspace,
                                         name=name, beam_args=beam_args))
+
+
+@flow(name="train-words")
+def train_words_flow(corpora: list[str], workspace: Path, recipe: WordsRecipe | None = None, name: str | None = None,
+                     exclude_split: str | None = None) -> StageSummary:
+    """Word vectors (word2vec) over the corpora's sentences and captions, less the captions of EXCLUDE_SPLIT
+    and their word-for-word repeats, to models/NAME."""
+    return _reported("train-words", run_stage(tasks.train_words_model, corpora=corpora, workspace=workspace,
+                                              recipe=recipe, name=name, exclude_split=exclude_split))
 
 
 @flow(name="train-encoder")

@@ -14,6 +14,7 @@ from model.decoder.train import DecoderRecipe
 from model.skipthought.files import CONFIG_FILE
 from model.skipthought.train import EncoderRecipe
 from model.vse.train import VSERecipe
+from model.words.train import WordsRecipe
 from pipelines import encode
 from pipelines import features as images
 from pipelines.core.manifest import META_FILE, StageStart
@@ -23,7 +24,12 @@ from pipelines.stories import job as stories
 from pipelines.stories.batch import StoryParams
 from pipelines.style import job as style
 from pipelines.style.files import resolve_encoder, style_paths
-from pipelines.training import train_decoder_in_workspace, train_encoder_in_workspace, train_vse_in_workspace
+from pipelines.training import (
+    train_decoder_in_workspace,
+    train_encoder_in_workspace,
+    train_vse_in_workspace,
+    train_words_in_workspace,
+)
 
 
 def _logged(summary: StageSummary) -> StageSummary:
@@ -74,8 +80,26 @@ def _trained(stage: str, out_dir: Path, rows_in: int, started: float, details: d
                                 balanced=False))
 
 
-@task(name="train-encoder", **STAGE_TASK, cache_key_fn=keyed_on(
-    lambda p: _metas(*(Workspace(p["workspace"]).corpus_part(c, "sentences") for c in p["corpora"]))))
+def _word_vector_files(p: dict) -> list[Path]:
+    """The files of the words model a trainer's recipe starts its embeddings from: new vectors, new model."""
+    ref = p["recipe"].word_vectors if p["recipe"] else ""
+    return model_files(Workspace(p["workspace"]).resolve_model(ref, "word-vectors")) if ref else []
+
+
+@task(name="train-words", **STAGE_TASK, cache_key_fn=keyed_on(
+    lambda p: [vocab.corpus_token_folder(Path(p["workspace"]), c)[0] / META_FILE for c in p["corpora"]]))
+def train_words_model(corpora: list[str], workspace: Path, recipe: WordsRecipe | None = None,
+                      name: str | None = None, exclude_split: str | None = None) -> StageSummary:
+    """Word vectors over the corpora's sentences and captions, as `storyteller train words`, to models/NAME."""
+    started = time.monotonic()
+    trained = train_words_in_workspace(Path(workspace), corpora, recipe or WordsRecipe(), name, exclude_split)
+    metrics = trained.metrics
+    return _trained(f"train words {trained.name}", trained.model_dir, metrics["token_lists"], started,
+                    {"words": metrics["words"], "tokens": metrics["tokens"]})
+
+
+@task(name="train-encoder", **STAGE_TASK, cache_key_fn=keyed_on(lambda p: [
+    *_metas(*(Workspace(p["workspace"]).corpus_part(c, "sentences") for c in p["corpora"])), *_word_vector_files(p)]))
 def train_encoder_model(corpora: list[str], workspace: Path, recipe: EncoderRecipe | None = None,
                         name: str | None = None, beam_args: list[str] | None = None) -> StageSummary:
     """A uni-skip encoder on the corpora's sentences, as `storyteller train encoder`, to models/NAME."""
@@ -128,9 +152,9 @@ def image_features(images_arg: str | list[str], dataset: str, workspace: Path,
     return _logged(summarize(report, outputs, f"features {dataset}"))
 
 
-@task(name="train-vse", **STAGE_TASK, cache_key_fn=keyed_on(lambda p: _metas(
+@task(name="train-vse", **STAGE_TASK, cache_key_fn=keyed_on(lambda p: [*_metas(
     Workspace(p["workspace"]).features(p["cnn"], p["features"]),
-    Workspace(p["workspace"]).corpus_part(p["captions_corpus"], "captions"))))
+    Workspace(p["workspace"]).corpus_part(p["captions_corpus"], "captions")), *_word_vector_files(p)]))
 def train_vse_model(features: str, captions_corpus: str, workspace: Path, recipe: VSERecipe | None = None,
                     cnn: str = DEFAULT_CNN, name: str | None = None) -> StageSummary:
     """A visual-semantic embedding on image features and their captions, as `storyteller train vse`."""
@@ -158,8 +182,8 @@ def caption_index(vse: str, corpora: list[str], workspace: Path, params: index.I
 def _decoder_inputs(p: dict) -> list[Path]:
     encoder_id, _ = resolve_encoder(Path(p["workspace"]), p["encoder"])
     ws = Workspace(p["workspace"])
-    return _metas(*(ws.corpus_part(c, "passages") for c in p["corpora"]),
-                  *(ws.vectors(encoder_id, c, "passages") for c in p["corpora"]))
+    return [*_metas(*(ws.corpus_part(c, "passages") for c in p["corpora"]),
+                    *(ws.vectors(encoder_id, c, "passages") for c in p["corpora"])), *_word_vector_files(p)]
 
 
 @task(name="train-decoder", **STAGE_TASK, cache_key_fn=keyed_on(_decoder_inputs))

@@ -20,6 +20,9 @@ Two searches:
 
 Ties are broken by a fixed rule in both: lower parent slot first, then lower token id (the
 original's numpy argsort was not stable, so its ties fell arbitrarily).
+
+`SearchOptions` also holds the options of the third mode, ``sample`` (model/decoder/sampling.py),
+which shares the normalized search's token bans (`ban_tokens`).
 """
 
 import math
@@ -29,11 +32,18 @@ from dataclasses import dataclass
 import torch
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-MODES = ("original", "normalized")
+MODES = ("original", "normalized", "sample")
 START = -1  # previous token at the first step (the decoder's zero input)
 UNK_COST = 1e20  # the original sets the UNK column to this cost rather than removing it
 # The original's `story()` values: bw = 50, maxlen = 1000; it has no length penalty or n-gram blocking.
 ORIGINAL_DEFAULTS = {"beam_width": 50, "max_len": 1000, "length_penalty": 0.0, "no_repeat_ngram": 0}
+# Nucleus sampling as in Holtzman et al. 2019 (p 0.9-0.95 reads closest to human text), a little
+# cooled; blocking repeated trigrams stops the loops a small decoder falls into even when sampling.
+SAMPLE_DEFAULTS = {"beam_width": 1, "length_penalty": 0.0, "no_repeat_ngram": 3, "top_p": 0.9, "temperature": 0.8}
+# The fields each mode reads: what stage keys and collections record. The beam searches' are all
+# the fields there were before sampling, so stories told then keep their stage keys and collections.
+BEAM_READS = ("mode", "beam_width", "max_len", "length_penalty", "no_repeat_ngram", "ban_unk")
+SAMPLE_READS = ("mode", "max_len", "no_repeat_ngram", "ban_unk", "top_p", "temperature")
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,11 @@ class SearchOptions:
     * ban_unk: never emit UNK, as the original.
 
     Use `for_mode("original")` for the original's values (beam 50, max_len 1000, neither option).
+
+    The sample mode (`for_mode("sample")`) draws one text per context from the nucleus: the fewest
+    most likely tokens whose probabilities, at `temperature`, sum to at least `top_p` (p 0.9,
+    temperature 0.8, no repeated trigram; beam width 1 and no length penalty, which it does not
+    use). top_p and temperature 1 (the values the beam searches require) sample the model as it is.
     """
 
     mode: str = "normalized"
@@ -61,6 +76,8 @@ class SearchOptions:
     length_penalty: float = 0.6
     no_repeat_ngram: int = 4
     ban_unk: bool = True
+    top_p: float = 1.0
+    temperature: float = 1.0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -75,12 +92,34 @@ class SearchOptions:
         if self.mode == "original" and (self.length_penalty or self.no_repeat_ngram):
             raise ValueError("length penalty and n-gram blocking belong to the normalized search; the original "
                              "search (reference c.3) has neither: set them to 0 or use the normalized search")
+        if self.mode != "sample" and (self.top_p != 1 or self.temperature != 1):
+            raise ValueError(f"top-p ({self.top_p}) and temperature ({self.temperature}) belong to the sample "
+                             f"search; the {self.mode} search takes neither: leave them out or use the sample search")
+        if self.mode == "sample":
+            self._check_sampling()
+
+    def _check_sampling(self) -> None:
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top-p must be in (0, 1], not {self.top_p}: the probability mass the nucleus "
+                             "keeps (1 = every token; a tiny value = always the most likely one)")
+        if not self.temperature > 0:  # also refuses NaN
+            raise ValueError(f"temperature must be above 0, not {self.temperature} (for greedy decoding give a "
+                             "tiny top-p instead)")
+        if self.beam_width != 1 or self.length_penalty:
+            raise ValueError(f"beam width ({self.beam_width}) and length penalty ({self.length_penalty}) belong "
+                             "to the beam searches; the sample search draws one text per vector: leave them out")
+        if self.max_len < 2:
+            raise ValueError("the sample search needs max length >= 2: one word and <eos>")
 
     @classmethod
     def for_mode(cls, mode: str, **given: float | int | bool | None) -> "SearchOptions":
         """The defaults of `mode`, overridden by the `given` values that are not None."""
-        defaults = ORIGINAL_DEFAULTS if mode == "original" else {}
+        defaults = {"original": ORIGINAL_DEFAULTS, "sample": SAMPLE_DEFAULTS}.get(mode, {})
         return cls(mode=mode, **{**defaults, **{key: value for key, value in given.items() if value is not None}})
+
+    def settings(self) -> dict:
+        """The options this mode reads, by name: what a run records of its search."""
+        return {name: getattr(self, name) for name in (SAMPLE_READS if self.mode == "sample" else BEAM_READS)}
 
 
 @dataclass(frozen=True)
@@ -102,6 +141,9 @@ def beam_search(step: StepFn, initial_states: torch.Tensor, options: SearchOptio
     """Decode N contexts at once. `step(prev (M,), states (M, H)) -> (log_probs (M, V), states)`,
     `prev` being START (-1) at the first step; `initial_states` (N, H) holds one row per context.
     eos = 0 and unk = 1 are the original dictionaries' ids (reference a.2)."""
+    if options.mode not in ("original", "normalized"):
+        raise ValueError(f"beam_search runs the original and normalized searches, not {options.mode!r} "
+                         "(model/decoder/sampling.py samples)")
     with torch.inference_mode():
         return _search(step, initial_states, options, eos, unk)
 
@@ -121,7 +163,7 @@ def _search(step: StepFn, states: torch.Tensor, options: SearchOptions, eos: int
         prev = tokens[:, -1] if t else torch.full((len(owner),), START, dtype=torch.long, device=device)
         log_probs, states = step(prev, states)
         candidates = costs[:, None] - log_probs.float()
-        _ban(candidates, tokens, t, options, eos, unk)
+        ban_tokens(candidates, tokens, t, options, eos, unk)
         cost, row, word = _best_per_context(candidates, owner, n, k, k if original else 2 * k)
         # An infinite cost (p = 0, banned, or no candidate at all) is never taken; the original could
         # take a p = 0 word when nothing else was left, which needs a vocabulary smaller than the beam.
@@ -163,8 +205,10 @@ def _cannot_win(cost: torch.Tensor, live: torch.Tensor, best: list[float], optio
     return torch.tensor(best, device=cost.device) >= reach
 
 
-def _ban(candidates: torch.Tensor, tokens: torch.Tensor, t: int, options: SearchOptions, eos: int, unk: int) -> None:
-    """Costs of forbidden next tokens, in place."""
+def ban_tokens(candidates: torch.Tensor, tokens: torch.Tensor, t: int, options: SearchOptions, eos: int,
+               unk: int) -> None:
+    """Costs (-log p, inf = never) of forbidden next tokens, in place; `tokens` (M, t) holds each
+    row's text so far. The normalized search and sampling ban the same tokens."""
     if options.mode == "original":
         if options.ban_unk:
             candidates[:, unk] = UNK_COST

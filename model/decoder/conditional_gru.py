@@ -1,14 +1,23 @@
 """The storyteller decoder (reference c.1): a GRU language model conditioned on a skip-thought
-vector only through its initial state.
+vector v through its initial state and, with ctx_every_step, at every step as well.
 
-    h_0   = tanh(ctx · W_state + b_state)                      ctx: (style-shifted) skip-thought vector
-    x_t   = Wemb[y_{t-1}], and a zero vector at t = 0         (the original's "previous word -1")
-    h_t   = GRU(x_t, h_{t-1})                                  the original's GRU (reference b.1)
-    hid_t = tanh(h_t · W_hid + b_hid)                          deep output; skipped when deep_output is False
-    p_t   = softmax(hid_t · W_logit + b_logit)
+    h_0   = tanh(v · W_state + b_state)                   v: (style-shifted) skip-thought vector
+    x_t   = Wemb[y_{t-1}], and a zero vector at t = 0     (the original's "previous word -1")
+    x_t   = [x_t ; v]                                     only with ctx_every_step
+    h_t   = GRU(x_t, h_{t-1})                             the original's GRU (reference b.1)
+    hid_t = tanh(h_t · W_hid + b_hid)                     deep output; skipped when deep_output is False
+    p_t   = softmax(hid_t · W_logit + b_logit)            softmax "full"; "adaptive": model/softmax.py
+
+The released romance decoder sees v only in h_0. ctx_every_step is the decoder of the paper (Kiros et
+al. 2015, eqs. 5-7; skip-thoughts issue #8): each gate and the candidate add C · v, which is the GRU's
+input matrix applied to [x_t ; v]. A small decoder trained briefly, seeing v once, tends to ignore it.
+
+With ctx_every_step the state `step` carries is [h_t ; v] (N, dim + dim_ctx): a beam search that
+reorders its hypotheses' states keeps each with its own vector, and `initial_state` / `step` keep
+their signatures.
 
 Parameter names follow the original's (`ff_state`, `ff_hid`, `ff_logit`) so the converter in
-model/original_decoder.py is a plain name-for-name mapping.
+model/decoder/original.py is a plain name-for-name mapping; the defaults are its architecture.
 """
 
 from dataclasses import asdict, dataclass, field
@@ -18,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from model.skipthought.encoder import reference_gru
+from model.softmax import output_layer
 
 # Fixed by the original's dictionaries (reference a.2): the decoder ends a text with 0, and beam
 # search bans 1.
@@ -32,6 +42,9 @@ class DecoderConfig:
     dim: int = 1600  # GRU hidden size
     dim_ctx: int = 4800  # size of the conditioning vector (combine-skip)
     deep_output: bool = True  # the original's `doutput`
+    ctx_every_step: bool = False  # v joins the GRU's input at every step (the paper), not only h_0
+    softmax: str = "full"  # full | adaptive (model/softmax.py)
+    cutoffs: list[int] = field(default_factory=list)  # adaptive softmax: where the head and each cluster end
     provenance: dict = field(default_factory=dict)  # where the weights came from, recipe, metrics
 
     def to_json(self) -> dict:
@@ -44,28 +57,49 @@ class StoryDecoder(nn.Module):
         self.config = config
         self.embedding = nn.Embedding(config.n_words, config.dim_word)
         self.ff_state = nn.Linear(config.dim_ctx, config.dim)
-        self.gru = reference_gru(config.dim_word, config.dim)
+        self.gru = reference_gru(config.dim_word + (config.dim_ctx if config.ctx_every_step else 0), config.dim)
         self.ff_hid = nn.Linear(config.dim, config.dim_word) if config.deep_output else None
-        self.ff_logit = nn.Linear(config.dim_word if config.deep_output else config.dim, config.n_words)
+        self.ff_logit = output_layer(config.dim_word if config.deep_output else config.dim, config.n_words,
+                                     config.softmax, config.cutoffs)
 
     def initial_state(self, ctx: torch.Tensor) -> torch.Tensor:
-        """(N, dim_ctx) conditioning vectors to (N, dim) initial GRU states."""
-        return torch.tanh(self.ff_state(ctx))
+        """(N, dim_ctx) conditioning vectors to the states `step` starts from: h_0 (N, dim), or
+        [h_0 ; v] (N, dim + dim_ctx) with ctx_every_step."""
+        h0 = torch.tanh(self.ff_state(ctx))
+        return torch.cat([h0, ctx], dim=1) if self.config.ctx_every_step else h0
 
-    def logits(self, states: torch.Tensor) -> torch.Tensor:
-        """(..., dim) GRU states to (..., n_words) unnormalised scores."""
-        if self.ff_hid is not None:
-            states = torch.tanh(self.ff_hid(states))
-        return self.ff_logit(states)
+    def _output_input(self, states: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.ff_hid(states)) if self.ff_hid is not None else states
+
+    def log_probs(self, states: torch.Tensor) -> torch.Tensor:
+        """(N, dim) GRU states to float32 log-probabilities of every word (N, n_words)."""
+        hid = self._output_input(states)
+        if self.config.softmax == "adaptive":
+            return self.ff_logit.log_prob(hid.float())
+        return F.log_softmax(self.ff_logit(hid).float(), dim=-1)
+
+    def target_log_probs(self, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """(N, dim) GRU states and (N,) target ids to the targets' float32 log-probabilities (N,)."""
+        hid = self._output_input(states)
+        if self.config.softmax == "adaptive":  # the head and the target's own cluster only
+            return self.ff_logit(hid.float(), targets).output
+        # Exact log-softmax; the original's cost was -log(p + 1e-8), which differs only for p ~ 1e-8.
+        return -F.cross_entropy(self.ff_logit(hid).float(), targets, reduction="none")
 
     def step(self, prev: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One step for N hypotheses: previous tokens (N,), START (-1) at the first step, and states
-        (N, dim), to float32 log-probabilities of the next token (N, n_words) and the new states."""
+        (from `initial_state`, then from `step`), to float32 log-probabilities of the next token
+        (N, n_words) and the new states."""
         start = prev < 0
         inputs = self.embedding(prev.clamp(min=0)).masked_fill(start[:, None], 0.0)
-        output, _ = self.gru(inputs[:, None, :], state[None].contiguous())
-        state = output[:, 0]
-        return F.log_softmax(self.logits(state).float(), dim=-1), state
+        h = state
+        if self.config.ctx_every_step:
+            h, ctx = state.split([self.config.dim, self.config.dim_ctx], dim=1)
+            inputs = torch.cat([inputs, ctx], dim=1)
+        output, _ = self.gru(inputs[:, None, :], h[None].contiguous())
+        h = output[:, 0]
+        state = torch.cat([h, ctx], dim=1) if self.config.ctx_every_step else h
+        return self.log_probs(h), state
 
     def forward(self, ctx: torch.Tensor, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: ctx (B, dim_ctx), target ids (B, T) each ending in <eos> and zero-padded,
@@ -75,8 +109,9 @@ class StoryDecoder(nn.Module):
         the output layer, the expensive part for a large vocabulary, is limited to real positions."""
         embedded = self.embedding(ids)
         inputs = torch.cat([torch.zeros_like(embedded[:, :1]), embedded[:, :-1]], dim=1)
-        states, _ = self.gru(inputs, self.initial_state(ctx)[None].contiguous())
+        if self.config.ctx_every_step:
+            inputs = torch.cat([inputs, ctx[:, None, :].expand(-1, ids.shape[1], -1)], dim=2)
+        states, _ = self.gru(inputs, torch.tanh(self.ff_state(ctx))[None].contiguous())
         real = torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths.to(ids.device)[:, None]
-        # Exact log-softmax; the original's cost was -log(p + 1e-8), which differs only for p ~ 1e-8.
-        scores = -F.cross_entropy(self.logits(states[real]).float(), ids[real], reduction="none")
+        scores = self.target_log_probs(states[real], ids[real])
         return torch.zeros(ids.shape, dtype=scores.dtype, device=ids.device).masked_scatter(real, scores)

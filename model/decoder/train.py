@@ -5,11 +5,13 @@ The original encoded every minibatch on the fly with the frozen encoder; here th
 from the encode stage's shards (`vectors/<encoder>/<corpus>/passages`), the same numbers computed
 once. Books, not passages, are held out (a seeded hash of the book id picks them), so the held-out
 perplexity is measured on prose the decoder never saw. The vocabulary is the commonest words of the
-training passages. Batches group passages of similar length (in a new random order each epoch).
-After each epoch the held-out perplexity is measured and the best model so far is the one
-exported. Checkpoints are atomic; a rerun with the same data and recipe resumes, and may raise
---epochs to train on (model/training/loop.py). pipelines/training.py reads the passages and their
-vectors from a workspace.
+training passages (cut to --max-tokens when it is set). Batches group passages of similar length
+(in a new random order each epoch). After each epoch the held-out perplexity is measured twice, with
+each passage's own vector and with the vectors shuffled among the held-out passages (how much the
+decoder listens to its vector), and the best model so far by the first is the one exported.
+Checkpoints are atomic; a rerun with the same data and recipe resumes, and may raise --epochs to
+train on (model/training/loop.py). pipelines/training.py reads the passages and their vectors from
+a workspace.
 """
 
 import hashlib
@@ -28,10 +30,13 @@ from model.decoder.files import save_decoder
 from model.device import DEVICES, torch_device
 from model.skipthought.api import pad_batch
 from model.skipthought.files import Vocabulary
+from model.softmax import SOFTMAXES, parse_cutoffs
 from model.text.batching import plan_batches
 from model.training.loop import CHECKPOINT, METRICS_FILE, Schedule, StepLoss, Task, run_identity, train_loop
 from model.training.recipes import option
 from model.vse.train import build_vocabulary
+from model.words.embedding import start_embedding
+from model.words.files import WordVectors
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,14 @@ class DecoderRecipe:
     # The original used 100 (maxlen_w) on BookCorpus passages; ours are 100-150 tokens by construction
     # (corpus stage), so 100 would skip nearly all of them.
     max_len: int = option(160, "skip passages with this many tokens or more (the original: 100)")
+    max_tokens: int = option(0, "cut longer passages after their last sentence end within the first N tokens (at N "
+                             "when none ends there), for training and held-out perplexity; 0 = no cut")
+    ctx_every_step: bool = option(False, "feed the vector to the GRU at every step as well, as the paper's decoder "
+                                  "(skip-thoughts issue #8); the original: only through the first state")
+    softmax: str = option("full", "full: over every word (the original); adaptive: a frequent-word head and "
+                          "smaller tail clusters (Grave et al. 2017), far cheaper for a large vocabulary", SOFTMAXES)
+    cutoffs: str = option("", "--softmax adaptive: the word ranks where the head and each tail cluster end, e.g. "
+                          "2000,6000")
     batch_size: int = option(64, "passages per batch (the original: 16)")
     lr: float = option(2e-4, "Adam learning rate")
     grad_clip: float = option(5.0, "global gradient-norm limit")
@@ -53,12 +66,15 @@ class DecoderRecipe:
     device: str = option("auto", "where to train (auto: CUDA when present)", DEVICES)
     log_every: int = option(50, "steps between progress lines")
     checkpoint_every: int = option(500, "steps between checkpoints (and one after each epoch)")
+    word_vectors: str = option("", "a words model (id under WS/models or folder) whose vectors start the word "
+                               "embeddings; empty: random")
 
     def __post_init__(self) -> None:
         counts = (self.epochs, self.val_books, self.max_len, self.batch_size, self.log_every, self.checkpoint_every)
-        if min(counts) < 1 or self.vocab_size < 3:
+        if min(counts) < 1 or self.vocab_size < 3 or self.max_tokens < 0:
             raise ValueError("--epochs, --val-books, --max-len, --batch-size, --log-every and --checkpoint-every must "
-                             "be at least 1, --vocab-size at least 3")
+                             "be at least 1, --vocab-size at least 3, --max-tokens at least 0")
+        parse_cutoffs(self.cutoffs, self.softmax, self.vocab_size)
 
 
 @dataclass
@@ -86,13 +102,42 @@ class Split:
     rows: np.ndarray  # rows of PassageData.vectors
     targets: list[list[int]]  # word ids, each ending in <eos>
     too_long: int  # passages of the split skipped for having max_len tokens or more
+    cut: int = 0  # kept passages cut to max_tokens
 
 
-def make_split(data: PassageData, books: set[str], max_len: int, vocab: Vocabulary | None = None) -> Split:
+SENTENCE_ENDS = frozenset({".", "!", "?"})
+CLOSING_QUOTE = "''"  # Treebank's closing double quote, which may follow a sentence end
+
+
+def cut_passage(tokens: list[str], max_tokens: int) -> list[str]:
+    """The passage, or for one longer than `max_tokens` (when that is not 0) its first `max_tokens`
+    tokens up to the last sentence end among them: a decoder learns <eos> where prose can stop, not in
+    mid-sentence. When no sentence ends there, the first `max_tokens` tokens."""
+    if not max_tokens or len(tokens) <= max_tokens:
+        return tokens
+    head = tokens[:max_tokens]
+    ends = [i + 1 for i, token in enumerate(head)
+            if token in SENTENCE_ENDS or (token == CLOSING_QUOTE and i and head[i - 1] in SENTENCE_ENDS)]
+    return head[:ends[-1]] if ends else head
+
+
+def make_split(data: PassageData, books: set[str], max_len: int, max_tokens: int,
+               vocab: Vocabulary | None = None) -> Split:
+    """The passages of `books` shorter than `max_len` tokens, cut to `max_tokens` (0: whole)."""
     rows = [r for r, book in enumerate(data.books) if book in books]
     kept = [r for r in rows if len(data.tokens[r]) < max_len]
-    targets = [[*vocab.ids(data.tokens[r]), EOS_ID] for r in kept] if vocab else []
-    return Split(np.array(kept, dtype=np.int64), targets, len(rows) - len(kept))
+    targets = [[*vocab.ids(cut_passage(data.tokens[r], max_tokens)), EOS_ID] for r in kept] if vocab else []
+    cut = sum(len(data.tokens[r]) > max_tokens for r in kept) if max_tokens else 0
+    return Split(np.array(kept, dtype=np.int64), targets, len(rows) - len(kept), cut)
+
+
+def shuffled_vectors(split: Split, seed: int) -> Split:
+    """The split with each passage given another passage's vector: one cycle through a seeded random
+    order (passage order[i] takes the vector of order[i + 1]), so none keeps its own."""
+    order = np.random.default_rng(seed).permutation(len(split.rows))
+    rows = split.rows.copy()
+    rows[order] = split.rows[np.roll(order, -1)]
+    return Split(rows, split.targets, split.too_long, split.cut)
 
 
 def epoch_batches(lengths: list[int], batch_size: int, seed: int) -> list[list[int]]:
@@ -133,15 +178,16 @@ def data_fingerprint(data: PassageData) -> str:
 def _splits(data: PassageData, recipe: DecoderRecipe) -> tuple[list[str], list[str], Split, Split]:
     held_out = held_out_books(data.books, recipe.val_books, recipe.seed)
     train_books = set(data.books) - set(held_out)
-    train = make_split(data, train_books, recipe.max_len)
+    train = make_split(data, train_books, recipe.max_len, recipe.max_tokens)
     if train.too_long > len(train.rows):
         print(f"note: {train.too_long} of {train.too_long + len(train.rows)} training passages have --max-len "
               f"{recipe.max_len} tokens or more and are skipped; raise --max-len to train on them",
               file=sys.stderr, flush=True)
-    words = build_vocabulary([data.tokens[r] for r in train.rows], 1)[:recipe.vocab_size]
+    texts = [cut_passage(data.tokens[r], recipe.max_tokens) for r in train.rows]
+    words = build_vocabulary(texts, 1)[:recipe.vocab_size]
     vocab = Vocabulary.from_words(words)
-    train, val = make_split(data, train_books, recipe.max_len, vocab), make_split(data, set(held_out),
-                                                                                  recipe.max_len, vocab)
+    train, val = (make_split(data, books, recipe.max_len, recipe.max_tokens, vocab)
+                  for books in (train_books, set(held_out)))
     for name, split in (("training", train), ("held-out", val)):
         if not split.targets:
             raise ValueError(f"no {name} passages shorter than --max-len {recipe.max_len} tokens: raise --max-len")
@@ -155,6 +201,9 @@ class _DecoderTask(Task):
                  device: torch.device):
         self.model, self.data, self.train, self.val, self.recipe, self.device = model, data, train, val, recipe, device
         self.lengths = [len(t) for t in train.targets]
+        # How much the decoder listens to its vector: the same held-out passages, each decoded from
+        # another one's vector. A decoder that ignores its vector scores the same either way.
+        self.val_shuffled = shuffled_vectors(val, recipe.seed)
 
     def batches(self, epoch: int) -> list[list[int]]:
         return epoch_batches(self.lengths, self.recipe.batch_size, self.recipe.seed + epoch)
@@ -168,30 +217,35 @@ class _DecoderTask(Task):
         return StepLoss(nll / tokens, nll, tokens)
 
     def evaluate(self, train_loss: float | None) -> dict:
-        held = perplexity(self.model, self.data, self.val, self.device, self.recipe.batch_size)
+        held, shuffled = (perplexity(self.model, self.data, split, self.device, self.recipe.batch_size)
+                          for split in (self.val, self.val_shuffled))
         return {"train_perplexity": None if train_loss is None else math.exp(train_loss),
-                "held_out_perplexity": held}
+                "held_out_perplexity": held, "held_out_perplexity_shuffled": shuffled}
 
     def describe(self, record: dict) -> str:
+        held = (f"held-out perplexity {record['held_out_perplexity']:.1f} (vectors shuffled among passages "
+                f"{record['held_out_perplexity_shuffled']:.1f})")
         if record["train_perplexity"] is None:
-            return (f"held-out perplexity before training {record['held_out_perplexity']:.1f} "
-                    f"({self.model.config.n_words} words)")
-        return (f"after epoch {record['epoch']}: held-out perplexity {record['held_out_perplexity']:.1f}, "
-                f"training {record['train_perplexity']:.1f}")
+            return f"{held} before training ({self.model.config.n_words} words)"
+        return f"after epoch {record['epoch']}: {held}, training {record['train_perplexity']:.1f}"
 
     def figure(self, record: dict) -> float:
         return record["held_out_perplexity"]
 
 
-def train_decoder(data: PassageData, out_dir: Path, recipe: DecoderRecipe, provenance: dict) -> dict:
+def train_decoder(data: PassageData, out_dir: Path, recipe: DecoderRecipe, provenance: dict,
+                  word_vectors: WordVectors | None = None) -> dict:
     """Train on `data` and write the decoder model directory `out_dir`; returns the metrics."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = torch_device(recipe.device)
     held_out, words, train, val = _splits(data, recipe)
     torch.manual_seed(recipe.seed)
-    config = DecoderConfig(n_words=len(words), dim_word=recipe.dim_word, dim=recipe.dim, dim_ctx=data.vectors.shape[1])
+    config = DecoderConfig(n_words=len(words), dim_word=recipe.dim_word, dim=recipe.dim, dim_ctx=data.vectors.shape[1],
+                           ctx_every_step=recipe.ctx_every_step, softmax=recipe.softmax,
+                           cutoffs=parse_cutoffs(recipe.cutoffs, recipe.softmax, recipe.vocab_size))
     model = StoryDecoder(config).to(device)
+    provenance = {**provenance, **start_embedding(model.embedding, words, recipe.word_vectors, word_vectors)}
     # torch's Adam with the textbook bias correction. The original's Adam (reference c.4) corrected
     # with 1 - 0.1^t and 1 - 0.001^t, which made its first updates about 3x larger.
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=recipe.lr)
@@ -205,7 +259,8 @@ def train_decoder(data: PassageData, out_dir: Path, recipe: DecoderRecipe, prove
         "data": {**data.counts, "passages": len(data.ids), "books": len(set(data.books)),
                  "train_passages": len(train.targets), "train_passages_too_long": train.too_long,
                  "train_tokens": sum(task.lengths), "held_out_passages": len(val.targets),
-                 "held_out_passages_too_long": val.too_long, "vocabulary": len(words),
+                 "held_out_passages_too_long": val.too_long, "train_passages_cut": train.cut,
+                 "held_out_passages_cut": val.cut, "vocabulary": len(words),
                  "held_out_unk_rate": round(sum(t.count(UNK_ID) for t in val.targets) / sum(map(len, val.targets)), 4)},
         "held_out_books": held_out,
         "steps": state["step"],
@@ -216,6 +271,8 @@ def train_decoder(data: PassageData, out_dir: Path, recipe: DecoderRecipe, prove
         "device": str(device),
         "history": state["history"],
         "held_out_perplexity": best["held_out_perplexity"],
+        # Of the best state (chosen by the own-vector perplexity alone).
+        "held_out_perplexity_shuffled": best["held_out_perplexity_shuffled"],
         "train_perplexity": best["train_perplexity"],
     }
     model.config.provenance = {**provenance, "recipe": asdict(recipe), "metrics": metrics}

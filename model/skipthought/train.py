@@ -17,8 +17,11 @@ from model.skipthought.encoder import SkipThoughtConfig, SkipThoughtEncoder
 from model.skipthought.files import Vocabulary, save_encoder
 from model.skipthought.objective import SkipThoughtObjective
 from model.skipthought.triples import Triples, batches, build_triples, held_out
+from model.softmax import SOFTMAXES, parse_cutoffs
 from model.training.loop import CHECKPOINT, METRICS_FILE, Schedule, StepLoss, Task, run_identity, train_loop
 from model.training.recipes import option
+from model.words.embedding import start_embedding
+from model.words.files import WordVectors
 
 
 @dataclass(frozen=True)
@@ -31,13 +34,24 @@ class EncoderRecipe:
     batch_size: int = option(64, "triples per batch")
     lr: float = option(2e-4, "AdamW learning rate")
     grad_clip: float = option(5.0, "global gradient-norm limit")
-    max_len: int = option(30, "triples with a sentence this long or longer are dropped (reference g)")
+    max_len: int = option(30, "triples with a sentence this long or longer are dropped (reference g); the metrics "
+                          "count them")
+    softmax: str = option("full", "the neighbour decoders' output layer. full: over every word (the original); "
+                          "adaptive: a frequent-word head and smaller tail clusters (Grave et al. 2017), far cheaper",
+                          SOFTMAXES)
+    cutoffs: str = option("", "--softmax adaptive: the word ranks where the head and each tail cluster end, e.g. "
+                          "2000,6000")
     val_fraction: float = option(0.08, "share of books held out for validation")
     max_minutes: float = option(0.0, "stop and export after this much training time (0 = no limit)")
     seed: int = option(1234, "seeds the weights and the batch order")
     device: str = option("auto", "where to train (auto: CUDA when present)", DEVICES)
     log_every: int = option(50, "steps between progress lines")
     checkpoint_every: int = option(500, "steps between checkpoints (and one after each epoch)")
+    word_vectors: str = option("", "a words model (id under WS/models or folder) whose vectors start the word "
+                               "embeddings; empty: random")
+
+    def __post_init__(self) -> None:
+        parse_cutoffs(self.cutoffs, self.softmax, self.vocab_size)
 
 
 def _to(batch: tuple[torch.Tensor, ...], device: torch.device) -> tuple[torch.Tensor, ...]:
@@ -76,7 +90,7 @@ class _SkipThoughtTask(Task):
 
 
 def train_encoder(sentences: pa.Table, vocab_words: list[str], out_dir: Path, recipe: EncoderRecipe,
-                  provenance: dict) -> dict:
+                  provenance: dict, word_vectors: WordVectors | None = None) -> dict:
     """Train on (previous, current, next) triples and write the model directory `out_dir`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -89,7 +103,9 @@ def train_encoder(sentences: pa.Table, vocab_words: list[str], out_dir: Path, re
     val = build_triples(sentences, vocab, recipe.max_len, val_books)
     if not train.index:
         raise ValueError("no training triples: the corpus needs books with 3+ consecutive short sentences")
-    model = SkipThoughtObjective(len(vocab_words), recipe.dim_word, recipe.dim).to(device)
+    cutoffs = parse_cutoffs(recipe.cutoffs, recipe.softmax, recipe.vocab_size)
+    model = SkipThoughtObjective(len(vocab_words), recipe.dim_word, recipe.dim, recipe.softmax, cutoffs).to(device)
+    provenance = {**provenance, **start_embedding(model.embedding, vocab_words, recipe.word_vectors, word_vectors)}
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=recipe.lr, weight_decay=0.0)
     task = _SkipThoughtTask(model, train, batches(val, 256, recipe.seed), recipe, device)
     schedule = Schedule(recipe.epochs, recipe.max_minutes, recipe.grad_clip, recipe.log_every, recipe.checkpoint_every)
@@ -99,6 +115,10 @@ def train_encoder(sentences: pa.Table, vocab_words: list[str], out_dir: Path, re
     metrics = {
         "train_triples": len(train.index),
         "val_triples": len(val.index),
+        # Triples of consecutive sentences that max_len left out (reference g's rule).
+        "max_len": recipe.max_len,
+        "train_triples_too_long": train.too_long,
+        "val_triples_too_long": val.too_long,
         "val_books": sorted(val_books),
         "steps": state["step"],
         "epochs_completed": state["epoch"],

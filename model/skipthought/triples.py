@@ -17,6 +17,7 @@ from model.skipthought.files import Vocabulary
 class Triples:
     sentences: list[list[int]]  # every kept sentence's ids, <eos> appended
     index: list[tuple[int, int, int]]  # (previous, current, next) rows of `sentences`
+    too_long: int = 0  # triples left out for a sentence of max_len tokens or more
 
 
 def held_out(book_id: str, fraction: float) -> bool:
@@ -32,18 +33,21 @@ def build_triples(sentences: pa.Table, vocab: Vocabulary, max_len: int, books: s
     table = sentences.sort_by([(col.BOOK_ID, "ascending"), (col.ORDINAL, "ascending")])
     book_ids = table.column(col.BOOK_ID).to_pylist()
     tokens = table.column(col.TOKENS).to_pylist()
-    ids, index = [], []
+    ids, index, too_long = [], [], 0
     for row in range(1, len(tokens) - 1):
         book = book_ids[row]
         if book not in books or book_ids[row - 1] != book or book_ids[row + 1] != book:
             continue
-        if any(len(tokens[r]) >= max_len or not tokens[r] for r in (row - 1, row, row + 1)):
+        if any(not tokens[r] for r in (row - 1, row, row + 1)):
+            continue
+        if any(len(tokens[r]) >= max_len for r in (row - 1, row, row + 1)):
+            too_long += 1
             continue
         start = len(ids)
         for r in (row - 1, row, row + 1):
             ids.append([*vocab.ids(tokens[r]), eos])
         index.append((start, start + 1, start + 2))
-    return Triples(ids, index)
+    return Triples(ids, index, too_long)
 
 
 def _pad(lists: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -90,6 +90,10 @@ def add_recipe_flags(parser: argparse.ArgumentParser, recipe_type: type) -> None
     kinds = get_type_hints(recipe_type)
     for item in fields(recipe_type):
         help_text = item.metadata["help"].replace("%", "%%")
+        if kinds[item.name] is bool:  # --flag / --no-flag: bool("false") would be True
+            group.add_argument(_flag(item), action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                               help=f"{help_text} (default: {item.default})")
+            continue
         group.add_argument(_flag(item), type=kinds[item.name], default=argparse.SUPPRESS,
                            choices=item.metadata["choices"] or None, help=f"{help_text} (default: {item.default})")
 

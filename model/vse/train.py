@@ -35,6 +35,8 @@ from model.vse.embedding import VisualSemanticEmbedding, VSEConfig
 from model.vse.files import save_vse
 from model.vse.loss import REDUCTIONS, ranking_loss
 from model.vse.metrics import recall_report
+from model.words.embedding import start_embedding
+from model.words.files import WordVectors
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class VSERecipe:
     seed: int = option(1234, "seeds the split, the initial weights and batch order")
     device: str = option("auto", "where to train (auto: CUDA when present)", DEVICES)
     log_every: int = option(10, "steps between progress lines")
+    word_vectors: str = option("", "a words model (id under WS/models or folder) whose vectors start the word "
+                               "embeddings; empty: random")
 
     def __post_init__(self) -> None:
         if self.loss not in REDUCTIONS:
@@ -188,7 +192,8 @@ class _VSETask(Task):
         return -record["validation"]["rsum"]  # the original picked the highest R-sum
 
 
-def train_vse(data: PairData, out_dir: Path, recipe: VSERecipe, provenance: dict) -> dict:
+def train_vse(data: PairData, out_dir: Path, recipe: VSERecipe, provenance: dict,
+              word_vectors: WordVectors | None = None) -> dict:
     """Train on `data` and write the VSE model directory `out_dir`; returns the metrics."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -205,6 +210,7 @@ def train_vse(data: PairData, out_dir: Path, recipe: VSERecipe, provenance: dict
     torch.manual_seed(recipe.seed)
     config = VSEConfig(n_words=len(words), dim_image=data.features.shape[1], dim_word=recipe.dim_word, dim=recipe.dim)
     model = VisualSemanticEmbedding(config).to(device)
+    provenance = {**provenance, **start_embedding(model.embedding, words, recipe.word_vectors, word_vectors)}
     # torch's Adam with the textbook bias correction. The original's Adam (reference c.4, d.3)
     # corrected with 1 - 0.1^t and 1 - 0.001^t, which made its first updates about 3x larger.
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=recipe.lr)

@@ -1,13 +1,15 @@
 """From image features to stories, for a batch of images at once (reference e, `story()`):
 
     features -> VSE image vector -> top-k captions (FAISS) -> mean of their skip-thought vectors x
-             -> x - c + b (caption style c, book style b) -> decoder beam search -> story
+             -> x - c + b (caption style c, book style b) -> decoder beam search or sampling -> story
 
 `StoryModels` names every model and artifact a run uses (resolved once, in the launching process);
 `Storyteller` loads them (once per Beam worker) and tells the stories of a batch. The decoding of all
-images of a batch and all their beams is one batched search (model/beam_search.py).
+images of a batch and all their beams is one batched search (model/decoder/beam_search.py), or one
+batched sampling (model/decoder/sampling.py) seeded by each image's id.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import torch
 from model.decoder.beam_search import SearchOptions, beam_search
 from model.decoder.conditional_gru import EOS_ID, UNK_ID, StoryDecoder
 from model.decoder.files import load_decoder, read_decoder_config
+from model.decoder.sampling import sample, text_seed
 from model.decoder.story_text import lyric_text, passage_text
 from model.device import torch_device
 from model.skipthought.files import read_vocabulary
@@ -50,12 +53,18 @@ class StoryModels:
 
 
 def decode_texts(decoder: StoryDecoder, words: list[str], vectors: np.ndarray, options: SearchOptions,
-                 lyric: bool = False) -> list[str]:
-    """One text per conditioning vector (finite rows only), decoded together."""
+                 lyric: bool = False, seeds: Sequence[int] | None = None) -> list[str]:
+    """One text per conditioning vector (finite rows only), decoded together. The sample search
+    needs one seed per vector (`text_seed` of the text's name); the beam searches take none."""
     device = next(decoder.parameters()).device
     with torch.inference_mode():
         states = decoder.initial_state(torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32)).to(device))
-    results = beam_search(decoder.step, states, options, eos=EOS_ID, unk=UNK_ID)
+    if options.mode == "sample":
+        if seeds is None:
+            raise ValueError("the sample search needs one seed per vector, e.g. text_seed(image id)")
+        results = sample(decoder.step, states, options, seeds, eos=EOS_ID, unk=UNK_ID)
+    else:
+        results = beam_search(decoder.step, states, options, eos=EOS_ID, unk=UNK_ID)
     texts = [passage_text(result.best.tokens, words) for result in results]
     return [lyric_text(text) for text in texts] if lyric else texts
 
@@ -81,12 +90,15 @@ class Storyteller:
         """(scores, FAISS ids) of the k captions nearest each image, best first."""
         return self.index.search(self.vse.embed_features(features), self.params.k)
 
-    def tell(self, features: np.ndarray) -> list[dict]:
-        """For each feature row: the nearest captions (id, text, score; the first SHOWN_CAPTIONS) and the story."""
+    def tell(self, features: np.ndarray, image_ids: Sequence[str] | None = None) -> list[dict]:
+        """For each feature row: the nearest captions (id, text, score; the first SHOWN_CAPTIONS) and the story.
+        The sample search needs the images' ids: each seeds its image's sampler, so a photo gets the
+        same story whichever photos share its batch and however often it is told."""
         scores, ids = self.nearest(features)
         means = np.stack([self.caption_vectors[np.sort(row[row >= 0])].mean(axis=0) for row in ids])
         shifted = style_shift(means, self.caption_style, self.book_style)
-        stories = decode_texts(self.decoder, self.words, shifted, self.params.search, self.params.lyric)
+        seeds = None if image_ids is None else [text_seed(image_id) for image_id in image_ids]
+        stories = decode_texts(self.decoder, self.words, shifted, self.params.search, self.params.lyric, seeds)
         shown = self.index.captions(ids[:, :SHOWN_CAPTIONS]).to_pylist()
         out = []
         for row, story in enumerate(stories):

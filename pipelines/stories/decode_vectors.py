@@ -1,5 +1,6 @@
-"""Conditioning vectors (the rows of a .npy) to texts with a decoder and batched beam search, in row order:
-rows in = texts out + rows rejected (a non-finite vector is a reject record, never a crash)."""
+"""Conditioning vectors (the rows of a .npy) to texts with a decoder and batched beam search or sampling, in
+row order: rows in = texts out + rows rejected (a non-finite vector is a reject record, never a crash).
+Sampling seeds each row by its row number, so a rerun (with any batch size) writes the same texts."""
 
 import json
 import sys
@@ -12,6 +13,7 @@ import numpy as np
 from data_schemas.atomic import atomic_path
 from model.decoder.beam_search import SearchOptions
 from model.decoder.conditional_gru import StoryDecoder
+from model.decoder.sampling import text_seed
 from pipelines.stories.batch import decode_texts
 
 NOT_FINITE = "vector has NaN or infinite values"
@@ -44,7 +46,8 @@ def decode_rows(decoder: StoryDecoder, words: list[str], vectors: np.ndarray, op
     for first in range(0, len(vectors), batch_size):
         chunk = np.asarray(vectors[first:first + batch_size], dtype=np.float32)
         finite = np.isfinite(chunk).all(axis=1)
-        texts = iter(decode_texts(decoder, words, chunk[finite], options, lyric) if finite.any() else ())
+        seeds = [text_seed(str(row)) for row in np.flatnonzero(finite) + first]
+        texts = iter(decode_texts(decoder, words, chunk[finite], options, lyric, seeds) if finite.any() else ())
         for row, ok in enumerate(finite, start=first):
             if ok:
                 yield {"row": row, "text": next(texts)}

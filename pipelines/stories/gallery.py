@@ -84,7 +84,9 @@ def write_gallery(stories_folder: Path, out: Path) -> Path:
     subtitle = ""
     if rows:
         first = rows[0]
-        subtitle = (f"{len(rows)} images · style {first[st.STYLE]} · k {first[st.K]} · beam {first[st.BEAM_WIDTH]} "
+        search = (f"top-p {first[st.TOP_P]} · temperature {first[st.TEMPERATURE]}" if first.get(st.TOP_P) is not None
+                  else f"beam {first[st.BEAM_WIDTH]}")
+        subtitle = (f"{len(rows)} images · style {first[st.STYLE]} · k {first[st.K]} · {search} "
                     f"({first[st.SEARCH]}) · decoder {first[st.DECODER]}")
     page = (f"<!doctype html><html lang=en><head><meta charset=utf-8>"
             f"<meta name=viewport content='width=device-width, initial-scale=1'><title>Stories</title>"

@@ -2,7 +2,7 @@
 
     image paths (sorted, shards of --shard-size) -> decode + preprocess -> RunInference (CNN)
     -> batches of features -> Storyteller (VSE, FAISS top-k, mean skip-thought x, x - c + b,
-       batched beam search) -> [regroup by shard]
+       batched beam search or sampling seeded by image id) -> [regroup by shard]
     -> OUT/stories/part-*.parquet, OUT/rejects/part-*.parquet
     then OUT/stories.jsonl and OUT/gallery.html (with OUT/thumbs/) from the finished shards.
 
@@ -15,7 +15,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import apache_beam as beam
@@ -110,9 +110,11 @@ def check_dimensions(models: StoryModels, params: StoryParams) -> None:
 
 
 def run_identity(models: StoryModels, params: StoryParams) -> dict:
-    """The run settings written on every row."""
+    """The run settings written on every row (a beam search's have no sampling fields)."""
+    search = params.search
+    sampling = {st.TOP_P: search.top_p, st.TEMPERATURE: search.temperature} if search.mode == "sample" else {}
     return {st.STYLE: params.style, st.CAPTION_STYLE: params.caption_style, st.K: params.k,
-            st.BEAM_WIDTH: params.search.beam_width, st.SEARCH: params.search.mode,
+            st.BEAM_WIDTH: search.beam_width, st.SEARCH: search.mode, **sampling,
             st.DECODER: models.decoder_dir.name, st.ENCODER: models.encoder_id, st.VSE: models.vse_dir.name,
             st.INDEX: f"{models.index_folder.parent.name}/{models.index_folder.name}", st.CNN: models.cnn}
 
@@ -131,7 +133,7 @@ def stage_params(models: StoryModels, params: StoryParams, shard_size: int) -> d
         "styles": styles,
         "cnn": models.cnn, "cnn_code": images.model_code_version(models.cnn),
         "cnn_weights": file_fingerprint(cnn_weights)["sha256"],
-        "k": params.k, "search": asdict(params.search), "lyric": params.lyric, "shard_size": shard_size,
+        "k": params.k, "search": params.search.settings(), "lyric": params.lyric, "shard_size": shard_size,
     }
 
 
@@ -146,9 +148,10 @@ class TellStories(beam.DoFn):
 
     def process(self, batch: Sequence[tuple]) -> Iterator[Chunk]:
         keys = [key for key, _ in batch]
-        told = self.teller.tell(np.stack([feature for _, feature in batch]))
-        for (task, position, path), story in zip(keys, told, strict=True):
-            row = {IMAGE_ID: os.path.basename(path), PATH: path, **story}
+        image_ids = [os.path.basename(path) for _, _, path in keys]
+        told = self.teller.tell(np.stack([feature for _, feature in batch]), image_ids)
+        for (task, position, path), image_id, story in zip(keys, image_ids, told, strict=True):
+            row = {IMAGE_ID: image_id, PATH: path, **story}
             yield Chunk(task, position + 1, items=[row], stats=Counter(records_out=1))
 
 

@@ -1,5 +1,5 @@
-"""`storyteller decode` with a tiny random decoder: row order, rejected rows, both searches, stdout
-and lyric output, clear errors."""
+"""`storyteller decode` with a tiny random decoder: row order, rejected rows, both beam searches and
+reproducible sampling, stdout and lyric output, clear errors."""
 
 import json
 import re
@@ -12,7 +12,9 @@ from flows.cli.main import main
 from model.decoder.beam_search import SearchOptions, beam_search
 from model.decoder.conditional_gru import DecoderConfig, StoryDecoder
 from model.decoder.files import load_decoder, save_decoder
+from model.decoder.sampling import text_seed
 from model.decoder.story_text import lyric_text, passage_text
+from pipelines.stories.batch import decode_texts
 
 WORDS = ["<eos>", "UNK", ",", ".", "she", "he", "said", "the", "sea", "night", "and", "light"]
 DIM_CTX = 10
@@ -89,3 +91,22 @@ def test_clear_errors(decoder_dir, tmp_path, capsys, array, flags, message):
     path = tmp_path / "missing.npy" if array is None else vectors_file(tmp_path, array)
     assert main(["decode", "--decoder", str(decoder_dir), "--vectors", str(path), *flags]) == 1
     assert re.search(f"storyteller: error: .*{message}", capsys.readouterr().err)
+
+
+def test_sample_search_writes_the_same_bytes_whatever_the_batch(decoder_dir, tmp_path, capsys):
+    rows = np.random.default_rng(3).normal(size=(5, DIM_CTX)).astype(np.float32) * 3
+    rows[1] = np.nan
+    argv = ["decode", "--decoder", str(decoder_dir), "--vectors", str(vectors_file(tmp_path, rows)),
+            "--search", "sample", "--top-p", "0.95", "--temperature", "1.2", "--max-len", "12", "--device", "cpu"]
+    outs = [tmp_path / f"{name}.jsonl" for name in ("first", "again", "batch-1")]
+    for out, batch in zip(outs, ["2", "2", "1"], strict=True):
+        assert main([*argv, "--batch-size", batch, "--out", str(out)]) == 0
+    assert outs[0].read_bytes() == outs[1].read_bytes() == outs[2].read_bytes()
+    assert "sample search, top-p 0.95, temperature 1.2" in capsys.readouterr().out
+    texts = [json.loads(line).get("text") for line in outs[0].read_text().splitlines()]
+    options = SearchOptions.for_mode("sample", top_p=0.95, temperature=1.2, max_len=12)
+    seeds = [text_seed(str(row)) for row in (0, 2, 3, 4)]
+    expected = decode_texts(load_decoder(decoder_dir), WORDS, rows[[0, 2, 3, 4]], options, seeds=seeds)
+    assert texts == [expected[0], None, *expected[1:]]  # each row seeded by its row number
+    assert main([*argv, "--beam-width", "3"]) == 1
+    assert "belong to the beam searches" in capsys.readouterr().err

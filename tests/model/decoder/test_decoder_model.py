@@ -1,28 +1,37 @@
-"""The decoder module and its directory: teacher forcing equals step-by-step decoding, padding costs
-nothing and changes nothing, and a saved model loads back for decoding."""
+"""The decoder module and its directory: teacher forcing equals step-by-step decoding (for both ways of
+conditioning and both softmaxes), padding costs nothing and changes nothing, a saved model loads back
+for decoding, and the defaults are the released decoder's architecture."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from model.decoder.beam_search import SearchOptions, beam_search
 from model.decoder.conditional_gru import START, DecoderConfig, StoryDecoder
 from model.decoder.files import load_decoder, read_decoder_config, save_decoder
 from model.skipthought.api import pad_batch
 
 WORDS = ["<eos>", "UNK", *(f"w{i}" for i in range(18))]
 TARGETS = [[4, 9, 2, 0], [7, 0], [19, 3, 3, 11, 5, 6, 0]]
+SHIPPED = Path(__file__).resolve().parents[3] / "trained" / "decoder-romance"
+# (deep_output, ctx_every_step, softmax): the original's two, and the options in each combination.
+VARIANTS = [(True, False, "full"), (False, False, "full"), (True, True, "full"), (True, False, "adaptive"),
+            (True, True, "adaptive"), (False, True, "adaptive")]
 
 
-def tiny(deep_output: bool = True, seed: int = 0) -> StoryDecoder:
+def tiny(deep_output: bool = True, seed: int = 0, ctx_every_step: bool = False, softmax: str = "full") -> StoryDecoder:
     torch.manual_seed(seed)
-    return StoryDecoder(DecoderConfig(n_words=len(WORDS), dim_word=6, dim=10, dim_ctx=7, deep_output=deep_output))
+    return StoryDecoder(DecoderConfig(n_words=len(WORDS), dim_word=16, dim=20, dim_ctx=7, deep_output=deep_output,
+                                      ctx_every_step=ctx_every_step, softmax=softmax,
+                                      cutoffs=[6, 12] if softmax == "adaptive" else []))
 
 
-@pytest.mark.parametrize("deep_output", [True, False])
-def test_teacher_forcing_equals_step_by_step(deep_output):
-    model = tiny(deep_output)
+@pytest.mark.parametrize(("deep_output", "ctx_every_step", "softmax"), VARIANTS)
+def test_teacher_forcing_equals_step_by_step(deep_output, ctx_every_step, softmax):
+    model = tiny(deep_output, ctx_every_step=ctx_every_step, softmax=softmax)
     ctx = torch.randn(len(TARGETS), 7)
     ids, lengths = pad_batch(TARGETS)
     with torch.no_grad():
@@ -38,8 +47,9 @@ def test_teacher_forcing_equals_step_by_step(deep_output):
     assert not scores[padding].any()
 
 
-def test_padding_changes_nothing_and_gets_no_gradient():
-    model = tiny()
+@pytest.mark.parametrize(("deep_output", "ctx_every_step", "softmax"), VARIANTS[:1] + VARIANTS[-2:])
+def test_padding_changes_nothing_and_gets_no_gradient(deep_output, ctx_every_step, softmax):
+    model = tiny(deep_output, ctx_every_step=ctx_every_step, softmax=softmax)
     ctx = torch.randn(len(TARGETS), 7)
     ids, lengths = pad_batch(TARGETS)
     # Each target decoded alone, without padding, then padded with zeros.
@@ -53,8 +63,31 @@ def test_padding_changes_nothing_and_gets_no_gradient():
     assert model.gru.bias_hh_l0.grad is None  # the original has no hidden-side bias
 
 
-def test_saved_decoder_loads_for_decoding(tmp_path):
-    model = tiny()
+def test_the_vector_rides_in_the_state_through_a_batched_beam_search():
+    model = tiny(ctx_every_step=True, softmax="adaptive")
+    ctx = torch.randn(3, 7)
+    with torch.no_grad():
+        state = model.initial_state(ctx)
+        assert state.shape == (3, 20 + 7) and torch.equal(state[:, 20:], ctx)
+        _, state = model.step(torch.full((3,), START), state)
+        assert torch.equal(state[:, 20:], ctx)
+        # The vector changes every step's distribution, not only the first state's.
+        h = state[:, :20]
+        other = torch.cat([h, ctx.flip(0)], dim=1)
+        assert not torch.allclose(model.step(torch.tensor([4, 4, 4]), state)[0],
+                                  model.step(torch.tensor([4, 4, 4]), other)[0])
+    # Beam search reorders and prunes the states; each context must keep its own vector, so three
+    # decoded together equal each decoded alone.
+    options = SearchOptions(beam_width=3, max_len=8, no_repeat_ngram=0)
+    together = beam_search(model.step, model.initial_state(ctx), options)
+    alone = [beam_search(model.step, model.initial_state(ctx[i:i + 1]), options)[0] for i in range(3)]
+    assert [r.best.tokens for r in together] == [r.best.tokens for r in alone]
+    torch.testing.assert_close([r.best.log_prob for r in together], [r.best.log_prob for r in alone])
+
+
+@pytest.mark.parametrize(("deep_output", "ctx_every_step", "softmax"), [VARIANTS[0], VARIANTS[4]])
+def test_saved_decoder_loads_for_decoding(tmp_path, deep_output, ctx_every_step, softmax):
+    model = tiny(deep_output, ctx_every_step=ctx_every_step, softmax=softmax)
     model.config.provenance = {"source": "test"}
     save_decoder(tmp_path / "decoder", model, WORDS)
     assert json.loads((tmp_path / "decoder" / "config.json").read_text())["family"] == "decoder"
@@ -64,6 +97,9 @@ def test_saved_decoder_loads_for_decoding(tmp_path):
     ctx = torch.randn(2, 7)
     ids, lengths = pad_batch(TARGETS[:2])
     torch.testing.assert_close(loaded(ctx, ids, lengths), model(ctx, ids, lengths).detach())
+    prev = torch.tensor([START, START])
+    torch.testing.assert_close(loaded.step(prev, loaded.initial_state(ctx)),
+                               tuple(t.detach() for t in model.step(prev, model.initial_state(ctx))))
     with pytest.raises(ValueError, match=r"must start with '<eos>' and 'UNK'"):
         save_decoder(tmp_path / "bad", model, ["UNK", "<eos>", *WORDS[2:]])
     (tmp_path / "decoder" / "vocab.txt").write_text("".join(f"{w}\n" for w in WORDS[:-1]))
@@ -72,3 +108,22 @@ def test_saved_decoder_loads_for_decoding(tmp_path):
     (tmp_path / "decoder" / "config.json").write_text(json.dumps({"family": "vse", "n_words": 20}))
     with pytest.raises(ValueError, match="not a decoder model directory"):
         load_decoder(tmp_path / "decoder")
+
+
+def test_defaults_are_the_released_architecture_and_the_shipped_decoder_loads():
+    """A config.json written before the options existed reads as today's architecture: the weights of
+    the shipped decoder (trained with it) load strictly, name for name and shape for shape."""
+    keys = {"embedding.weight", "ff_state.weight", "ff_state.bias", "ff_hid.weight", "ff_hid.bias", "ff_logit.weight",
+            "ff_logit.bias", *(f"gru.{p}_{s}_l0" for p in ("weight", "bias") for s in ("ih", "hh"))}
+    assert set(tiny().state_dict()) == keys and tiny().gru.input_size == 16
+    assert not {"ctx_every_step", "softmax", "cutoffs"} & set(json.loads((SHIPPED / "config.json").read_text()))
+    shipped = load_decoder(SHIPPED)
+    assert (shipped.config.ctx_every_step, shipped.config.softmax, shipped.config.cutoffs) == (False, "full", [])
+    assert shipped.initial_state(torch.zeros(1, shipped.config.dim_ctx)).shape == (1, shipped.config.dim)
+
+
+def test_bad_cutoffs_name_the_option():
+    with pytest.raises(ValueError, match=r"--cutoffs 6,30 must rise and stay below the 20 words"):
+        StoryDecoder(DecoderConfig(n_words=20, dim_word=16, dim=20, dim_ctx=7, softmax="adaptive", cutoffs=[6, 30]))
+    with pytest.raises(ValueError, match=r"--cutoffs 4,8,12 leave the last of 3 tail clusters a 0-d projection"):
+        StoryDecoder(DecoderConfig(n_words=20, dim_word=16, dim=20, dim_ctx=7, softmax="adaptive", cutoffs=[4, 8, 12]))

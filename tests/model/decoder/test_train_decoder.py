@@ -1,14 +1,17 @@
 """Training the decoder on real passages and their vector shards (three short novels, a random tiny
 encoder): it learns (held-out perplexity well below the untrained one, on a book it never saw),
 counts what it skips, resumes exactly, and names the `storyteller encode` command when vectors
-are missing."""
+are missing; the options (the vector at every step, adaptive softmax, passages cut to a length) train
+too, and both held-out perplexities are reported, with each passage's own vector and shuffled ones."""
 
+import argparse
 import io
 import json
 from collections import Counter
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -17,8 +20,11 @@ import torch
 from data_schemas import PASSAGES
 from data_schemas.shards import read_artifact
 from flows.cli.main import main
+from model.decoder.beam_search import SearchOptions, beam_search
 from model.decoder.files import load_decoder
+from model.decoder.train import DecoderRecipe, Split, cut_passage, shuffled_vectors
 from model.skipthought.files import read_vocabulary
+from model.training.recipes import add_recipe_flags, recipe_from_args
 from pipelines import encode
 from pipelines.corpus import novels
 from tests.conftest import IN_PROCESS, NOVELS
@@ -80,6 +86,7 @@ def test_training_learns_on_held_out_books_and_exports(workspace, straight):
     workspace, passages = workspace
     out, err = straight
     assert "loss/token" in err and "tokens/s" in err and "(best)" in err and "held out" in out
+    assert "vectors shuffled among passages" in err
     model_dir = workspace / "models" / "straight"
     metrics = json.loads((model_dir / "metrics.json").read_text())
     config = json.loads((model_dir / "config.json").read_text())
@@ -87,6 +94,9 @@ def test_training_learns_on_held_out_books_and_exports(workspace, straight):
     assert config["provenance"]["encoder"] == "tiny" and config["provenance"]["recipe"]["max_len"] == MAX_LEN
     initial = metrics["history"][0]["held_out_perplexity"]
     assert 200 < initial < 600 and metrics["held_out_perplexity"] < initial / 3, metrics["history"]
+    best = min(metrics["history"], key=lambda h: h["held_out_perplexity"])
+    assert metrics["held_out_perplexity_shuffled"] == best["held_out_perplexity_shuffled"] > 1
+    assert data_cut(metrics) == (0, 0)  # no --max-tokens: whole passages
     [held_out] = metrics["held_out_books"]
     lengths = {book: table.column("n_tokens").to_pylist() for book, table in passages.items()}
     assert len(lengths) == 3 and held_out in lengths
@@ -135,3 +145,60 @@ def test_missing_vectors_name_the_encode_command(workspace, capsys):
     assert code == 1 and "holds no finished skip-thought vectors of 'romance'" in err
     assert (f"run `storyteller encode --encoder {workspace / 'models' / 'unencoded'} --corpus romance --kind passages "
             f"--workspace {workspace}` first") in err
+
+
+def data_cut(metrics: dict) -> tuple[int, int]:
+    return metrics["data"]["train_passages_cut"], metrics["data"]["held_out_passages_cut"]
+
+
+def test_a_decoder_fed_its_vector_at_every_step_with_adaptive_softmax_trains(workspace, capsys):
+    workspace, _ = workspace
+    assert train(workspace, "listening", "--epochs", "2", "--ctx-every-step", "--softmax", "adaptive",
+                 "--cutoffs", "50,150", "--max-tokens", "40") == 0
+    assert "vectors shuffled among passages" in capsys.readouterr().err
+    model_dir = workspace / "models" / "listening"
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    initial = metrics["history"][0]
+    assert initial["held_out_perplexity_shuffled"] > 1 and metrics["held_out_perplexity"] < initial[
+        "held_out_perplexity"] / 3, metrics["history"]
+    # Every passage has 100-150 tokens, so --max-tokens 40 cuts each one.
+    assert data_cut(metrics) == (metrics["data"]["train_passages"], metrics["data"]["held_out_passages"])
+    decoder = load_decoder(model_dir)
+    config = decoder.config
+    assert (config.ctx_every_step, config.softmax, config.cutoffs, config.n_words) == (True, "adaptive", [50, 150], 300)
+    ctx = torch.randn(2, config.dim_ctx)
+    for result in beam_search(decoder.step, decoder.initial_state(ctx), SearchOptions(beam_width=3, max_len=45)):
+        assert result.best.tokens and 1 not in result.best.tokens  # UNK is banned
+
+
+def test_a_long_passage_is_cut_after_its_last_sentence_end_within_max_tokens():
+    tokens = ["She", "wept", ".", "He", "said", ",", "``", "Go", ".", "''", "And", "she", "went"]
+    assert cut_passage(tokens, 0) == cut_passage(tokens, 13) == tokens
+    assert cut_passage(tokens, 12) == tokens[:10]  # the closing quote stays with its sentence
+    assert cut_passage(tokens, 9) == tokens[:9] and cut_passage(tokens, 8) == tokens[:3]
+    assert cut_passage(tokens, 2) == ["She", "wept"]  # no sentence ends within: cut at max_tokens
+
+
+def test_shuffled_vectors_give_every_passage_another_ones_vector():
+    split = Split(np.arange(100, 110), [[i, 0] for i in range(10)], too_long=3, cut=2)
+    shuffled = shuffled_vectors(split, seed=7)
+    assert sorted(shuffled.rows) == list(split.rows) and not (shuffled.rows == split.rows).any()
+    assert shuffled.targets == split.targets and (shuffled.too_long, shuffled.cut) == (3, 2)
+    assert list(shuffled_vectors(split, seed=7).rows) == list(shuffled.rows)
+
+
+def test_the_options_are_flags_and_bad_values_name_them():
+    parser = argparse.ArgumentParser()
+    add_recipe_flags(parser, DecoderRecipe)
+    assert recipe_from_args(parser.parse_args(["--ctx-every-step"]), DecoderRecipe).ctx_every_step
+    assert not recipe_from_args(parser.parse_args(["--no-ctx-every-step"]), DecoderRecipe).ctx_every_step
+    assert DecoderRecipe() == recipe_from_args(parser.parse_args([]), DecoderRecipe)
+    assert (DecoderRecipe().ctx_every_step, DecoderRecipe().softmax, DecoderRecipe().max_tokens) == (False, "full", 0)
+    for values, error in (({"softmax": "adaptive"}, "--softmax adaptive needs --cutoffs"),
+                          ({"cutoffs": "2000"}, "belong to --softmax adaptive"),
+                          ({"softmax": "adaptive", "cutoffs": "2000,x"}, "must be comma-separated word ranks"),
+                          ({"softmax": "adaptive", "cutoffs": "5000,2000"}, "must rise"),
+                          ({"softmax": "adaptive", "cutoffs": "20000"}, "below the 20000 words of --vocab-size"),
+                          ({"max_tokens": -1}, "--max-tokens at least 0")):
+        with pytest.raises(ValueError, match=error):
+            DecoderRecipe(**values)

@@ -42,7 +42,8 @@ def test_flags_come_from_the_recipe_fields(recipe_type):
     assert recipe == recipe_type()  # without --recipe, the dataclass defaults
     for item in fields(recipe_type):
         action = parser._option_string_actions["--" + item.name.replace("_", "-")]
-        assert action.type is type(item.default) and item.metadata["help"] in action.help
+        flag_type = bool if isinstance(action, argparse.BooleanOptionalAction) else action.type
+        assert flag_type is type(item.default) and item.metadata["help"] in action.help
         assert f"(default: {item.default})" in action.help
 
 

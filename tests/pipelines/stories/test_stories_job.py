@@ -186,3 +186,22 @@ def test_models_shipped_together_are_found_beside_the_decoder(built, tmp_path):
             stories.resolve_models(workspace, shipped / "tiny-dec", "caps", "tiny-st", None, None)
     finally:
         (tmp_path / "away").rename(workspace / "models" / "tiny-st")
+
+
+def test_sampled_stories_are_seeded_by_the_image_not_its_batch(built, photos, tmp_path):
+    workspace, _ = built
+    listing, good, _ = photos
+    told = {}
+    for batch in ("4", "1"):
+        out = tmp_path / f"batch-{batch}"
+        assert main(["stories", "--images", str(listing), "--style", "long", "--decoder", "tiny-dec", "--k", str(K),
+                     "--search", "sample", "--top-p", "0.95", "--max-len", "12", "--story-batch", batch,
+                     "--workspace", str(workspace), "--out", str(out), "--no-gallery", *IN_PROCESS]) == 0
+        told[batch] = {row["path"]: row for shard in shard_paths(out / "stories")
+                       for row in pq.read_table(shard).to_pylist()}
+    assert sorted(told["4"]) == sorted(good)
+    assert {path: row[st.STORY] for path, row in told["4"].items()} == \
+        {path: row[st.STORY] for path, row in told["1"].items()}
+    assert len({row[st.STORY] for row in told["4"].values()}) >= 4
+    row = told["4"][good[0]]
+    assert (row[st.SEARCH], row[st.TOP_P], row[st.TEMPERATURE], row[st.BEAM_WIDTH]) == ("sample", 0.95, 0.8, 1)

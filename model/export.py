@@ -2,7 +2,8 @@
 checkpoint (optimizer state and all, several times the weights), weights optionally in fp16.
 
 fp16 halves what the repository carries; every loader casts a state dict into the model's own float32
-parameters (`load_state_dict` copies with a cast), so a shipped model loads and runs as before, with
+parameters (`load_state_dict` copies with a cast), and the encoder casts the rows it gathers from its
+word tables (`*_table.npy`, stored float16 too), so a shipped model loads and runs as before, with
 weights rounded to 11 significant bits.
 """
 
@@ -10,6 +11,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from data_schemas.atomic import atomic_path
@@ -18,6 +20,7 @@ from model.training.loop import CHECKPOINT
 
 LEFT_OUT = (CHECKPOINT,)  # training state: resumes a run, never read by a loader
 EXPORT_NOTE = "export.json"
+TABLES = "*_table.npy"  # skip-thought word tables (model/skipthought/files.py)
 
 
 def export_model(model_dir: str | Path, out: str | Path, fp16: bool = True) -> dict[str, int]:
@@ -33,6 +36,10 @@ def export_model(model_dir: str | Path, out: str | Path, fp16: bool = True) -> d
             if path.is_file() and path.name not in LEFT_OUT and not path.name.startswith("."):
                 shutil.copy2(path, staging / path.name)
         if fp16:
+            for table in sorted(staging.glob(TABLES)):
+                half_table = np.load(table, mmap_mode="r", allow_pickle=False)
+                if half_table.dtype == np.float32:
+                    np.save(table, np.asarray(half_table, dtype=np.float16))
             state = torch.load(source / WEIGHTS_FILE, map_location="cpu", weights_only=True)
             half = {name: tensor.half() if tensor.is_floating_point() else tensor for name, tensor in state.items()}
             torch.save(half, staging / WEIGHTS_FILE)

@@ -123,10 +123,11 @@ def train_encoder_in_workspace(workspace: Path, corpora: list[str], recipe: Enco
     name = f"skipthought-uni-{'+'.join(_named(corpora))}" if name is None else name
     model_dir = ws.model(name)
     report = vocab.run(corpora, recipe.vocab_size, ws.root, beam_args=beam_args or [])
-    words = pq.read_table(report.path).column(col.WORD).to_pylist()
+    table = pq.read_table(report.path)
+    words = table.column(col.WORD).to_pylist()
     provenance = {"trained_on": corpora, "vocab": str(report.path), "vocab_size": len(words)}
     metrics = train_encoder(read_sentences(ws, corpora), words, model_dir, recipe, provenance,
-                            word_vectors(ws, recipe.word_vectors))
+                            word_vectors(ws, recipe.word_vectors), table.column(col.COUNT).to_pylist())
     return Trained(name, model_dir, metrics)
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.skipthought.encoder import SkipThoughtConfig, SkipThoughtEncoder
+from model.skipthought.encoder import SkipThoughtConfig, SkipThoughtEncoder, sif_weights
 from model.skipthought.files import save_encoder
 from model.vse.embedding import VisualSemanticEmbedding, VSEConfig
 from model.vse.files import save_vse
@@ -14,11 +14,13 @@ VSE_WORDS = ["<eos>", "UNK", "a", "dog", "runs", ".", "café", "two", "cats"]
 
 
 def random_encoder(out: Path, words: list[str], kind: str = "combine", dim_word: int = 16, dim: int = 24,
-                   use_eos: bool = False, seed: int = 0) -> Path:
-    config = SkipThoughtConfig(kind=kind, dim_word=dim_word, uni_dim=dim, bi_dim=dim // 2, use_eos=use_eos)
+                   use_eos: bool = False, seed: int = 0, mean_words: bool = False) -> Path:
+    config = SkipThoughtConfig(kind=kind, dim_word=dim_word, uni_dim=dim, bi_dim=dim // 2, use_eos=use_eos,
+                               mean_words=mean_words)
     torch.manual_seed(seed)
-    encoder = SkipThoughtEncoder(config)
     rng = np.random.default_rng(seed)
+    weights = sif_weights(rng.integers(1, 5000, size=len(words))) if mean_words else None
+    encoder = SkipThoughtEncoder(config, word_weights=weights)
     tables = {part: rng.normal(size=(len(words), dim_word)).astype(np.float32) for part in config.parts}
     save_encoder(out, encoder, words, tables)
     return out

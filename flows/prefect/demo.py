@@ -10,7 +10,7 @@ from pipelines.corpus.captions import CaptionParams
 from pipelines.stories.batch import StoryParams
 
 BOOK_STYLE, CAPTION_STYLE = "romance", "captions"
-ENCODER, VSE, DECODER = "skipthought-uni-novels", "vse-flickr8k-1000", "decoder-romance"
+ENCODER, VSE, DECODER = "skipthought-uni-novels", "vse-flickr8k-1000", "decoder-novels"
 
 
 def demo_parameters(data: Path, workspace: Path, photos: Path, models: Path, beam_width: int) -> dict[str, Any]:

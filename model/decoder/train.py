@@ -52,6 +52,8 @@ class DecoderRecipe:
                              "when none ends there), for training and held-out perplexity; 0 = no cut")
     ctx_every_step: bool = option(False, "feed the vector to the GRU at every step as well, as the paper's decoder "
                                   "(skip-thoughts issue #8); the original: only through the first state")
+    ctx_in_output: bool = option(False, "add the vector to the deep output layer too (hid = tanh(W h + C v)): the "
+                                 "words it holds reach the word scores directly")
     softmax: str = option("full", "full: over every word (the original); adaptive: a frequent-word head and "
                           "smaller tail clusters (Grave et al. 2017), far cheaper for a large vocabulary", SOFTMAXES)
     cutoffs: str = option("", "--softmax adaptive: the word ranks where the head and each tail cluster end, e.g. "
@@ -242,7 +244,8 @@ def train_decoder(data: PassageData, out_dir: Path, recipe: DecoderRecipe, prove
     held_out, words, train, val = _splits(data, recipe)
     torch.manual_seed(recipe.seed)
     config = DecoderConfig(n_words=len(words), dim_word=recipe.dim_word, dim=recipe.dim, dim_ctx=data.vectors.shape[1],
-                           ctx_every_step=recipe.ctx_every_step, softmax=recipe.softmax,
+                           ctx_every_step=recipe.ctx_every_step, ctx_in_output=recipe.ctx_in_output,
+                           softmax=recipe.softmax,
                            cutoffs=parse_cutoffs(recipe.cutoffs, recipe.softmax, recipe.vocab_size))
     model = StoryDecoder(config).to(device)
     provenance = {**provenance, **start_embedding(model.embedding, words, recipe.word_vectors, word_vectors)}

@@ -7,6 +7,13 @@ packed, so the bi-skip backward direction starts at each sentence's last real to
 
 Word vectors live outside the module, in tables that may be memory-mapped (the released tables
 hold 930,913 x 620 floats each): `forward` gathers the rows it needs for each batch.
+
+With `mean_words` (our recipes only; the released models have no such part) the vector also carries
+the frequency-weighted (SIF, Arora et al. 2017) mean of the sentence's word vectors, L2-normalised like
+each GRU part and appended after them. A skip-thought GRU trained for minutes on two cores keeps little
+of which words a sentence had; the mean keeps exactly that, and it is what lets a decoder conditioned
+on the vector (and a caption index) know what the text is about. The weights a / (a + p(word)) are a
+table beside the word table (`word_weights.npy`), computed from the training vocabulary's counts.
 """
 
 from dataclasses import asdict, dataclass, field
@@ -16,6 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
+
+from model.words import sif
+from model.words.sif import DEFAULT_A
 
 KINDS = ("uni", "bi", "combine")
 
@@ -28,6 +38,7 @@ class SkipThoughtConfig:
     bi_dim: int = 1200  # hidden size of each bi-skip direction
     use_eos: bool = False  # append the <eos> vector as one more step (reference b.2)
     use_norm: bool = True  # L2-normalise the uni and the bi halves separately
+    mean_words: bool = False  # append the SIF-weighted mean of the word vectors (see the module docstring)
     provenance: dict = field(default_factory=dict)  # where the weights came from, recipe, metrics
 
     def __post_init__(self) -> None:
@@ -40,10 +51,21 @@ class SkipThoughtConfig:
 
     @property
     def output_dim(self) -> int:
-        return sum(self.uni_dim if part == "uni" else 2 * self.bi_dim for part in self.parts)
+        grus = sum(self.uni_dim if part == "uni" else 2 * self.bi_dim for part in self.parts)
+        return grus + (self.dim_word if self.mean_words else 0)
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+SIF_A = DEFAULT_A  # Arora et al.'s a: words much commoner than this weigh little
+
+
+def sif_weights(counts: np.ndarray) -> np.ndarray:
+    """a / (a + p(word)) for each vocabulary row from its token count (the counts sum to all tokens)."""
+    rows = list(range(len(counts)))
+    return sif.sif_weights(rows, dict(zip(rows, np.asarray(counts, dtype=np.float64), strict=True)), SIF_A).astype(
+        np.float32)
 
 
 def reference_gru(dim_in: int, dim: int, bidirectional: bool = False) -> nn.GRU:
@@ -66,10 +88,12 @@ def final_states(gru: nn.GRU, embedded: torch.Tensor, lengths: torch.Tensor) -> 
 class SkipThoughtEncoder(nn.Module):
     """Token ids (B, T) and lengths (B,) to skip-thought vectors (B, output_dim)."""
 
-    def __init__(self, config: SkipThoughtConfig, tables: dict[str, np.ndarray] | None = None):
+    def __init__(self, config: SkipThoughtConfig, tables: dict[str, np.ndarray] | None = None,
+                 word_weights: np.ndarray | None = None):
         super().__init__()
         self.config = config
         self.tables = tables or {}
+        self.word_weights = word_weights  # (vocab,) SIF weights, needed with mean_words
         self.uni = reference_gru(config.dim_word, config.uni_dim) if "uni" in config.parts else None
         self.bi = reference_gru(config.dim_word, config.bi_dim, bidirectional=True) if "bi" in config.parts else None
 
@@ -80,11 +104,25 @@ class SkipThoughtEncoder(nn.Module):
     def _device(self) -> torch.device:
         return next(self.parameters()).device
 
+    def mean_words(self, ids: torch.Tensor, lengths: torch.Tensor, embedded: torch.Tensor) -> torch.Tensor:
+        """The SIF-weighted mean of each sentence's word vectors (its real tokens only)."""
+        if self.word_weights is None:
+            raise ValueError("this encoder's config asks for mean_words but it has no word weights table")
+        weights = torch.from_numpy(np.asarray(self.word_weights[ids.cpu().numpy()], dtype=np.float32))
+        real = torch.arange(ids.shape[1])[None, :] < lengths.cpu()[:, None]
+        weights = (weights * real).to(embedded.device)
+        return (weights[:, :, None] * embedded).sum(dim=1) / weights.sum(dim=1, keepdim=True).clamp(min=1e-12)
+
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         halves = []
         for part, gru in (("uni", self.uni), ("bi", self.bi)):
             if gru is None:
                 continue
-            vectors = final_states(gru, self.embed(part, ids), lengths)
+            embedded = self.embed(part, ids)
+            vectors = final_states(gru, embedded, lengths)
             halves.append(F.normalize(vectors, dim=1) if self.config.use_norm else vectors)
+            if self.config.mean_words and part == self.config.parts[0]:
+                mean = self.mean_words(ids, lengths, embedded)
+        if self.config.mean_words:
+            halves.append(F.normalize(mean, dim=1) if self.config.use_norm else mean)
         return torch.cat(halves, dim=1)

@@ -1,5 +1,6 @@
 """The encoder model directory: config.json, weights.pt (GRU state dict), <part>_table.npy (word
-vectors, memory-mapped on load) and vocab.txt (line i names row i of every table)."""
+vectors, memory-mapped on load; float32, or float16 as exported), vocab.txt (line i names row i of
+every table) and, for an encoder with mean_words, word_weights.npy (one SIF weight per row)."""
 
 import json
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from model.skipthought.encoder import SkipThoughtConfig, SkipThoughtEncoder
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.pt"
 VOCAB_FILE = "vocab.txt"
+WORD_WEIGHTS_FILE = "word_weights.npy"
 EOS, UNK = "<eos>", "UNK"
 
 
@@ -85,6 +87,20 @@ def load_tables(model_dir: Path, config: SkipThoughtConfig, vocab_size: int) -> 
     return tables
 
 
+def load_word_weights(model_dir: Path, config: SkipThoughtConfig, vocab_size: int) -> np.ndarray | None:
+    """The SIF weights of a mean_words encoder (None for one without)."""
+    if not config.mean_words:
+        return None
+    path = Path(model_dir) / WORD_WEIGHTS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: {CONFIG_FILE} sets mean_words, which needs one weight per word")
+    weights = np.load(path, allow_pickle=False)
+    if weights.shape != (vocab_size,) or not np.issubdtype(weights.dtype, np.floating):
+        raise ValueError(f"{path} holds {weights.dtype} of shape {weights.shape}, expected floats of shape "
+                         f"({vocab_size},) from {VOCAB_FILE}")
+    return weights.astype(np.float32)
+
+
 def encoder_for_inference(model_dir: str | Path) -> SkipThoughtEncoder:
     """The encoder with memory-mapped tables and untrained GRUs: Beam RunInference's model factory,
     which loads weights.pt into it afterwards."""
@@ -92,7 +108,8 @@ def encoder_for_inference(model_dir: str | Path) -> SkipThoughtEncoder:
     config = read_config(model_dir)
     with open(model_dir / VOCAB_FILE, encoding="utf-8") as handle:
         vocab_size = sum(1 for _ in handle)
-    return SkipThoughtEncoder(config, load_tables(model_dir, config, vocab_size))
+    return SkipThoughtEncoder(config, load_tables(model_dir, config, vocab_size),
+                              load_word_weights(model_dir, config, vocab_size))
 
 
 def load_encoder(model_dir: str | Path, device: str | torch.device = "cpu") -> SkipThoughtEncoder:
@@ -110,5 +127,7 @@ def save_encoder(model_dir: Path, encoder: SkipThoughtEncoder, words: list[str],
     write_vocabulary(model_dir, words)
     for part, table in tables.items():
         np.save(model_dir / table_file(part), np.ascontiguousarray(table, dtype=np.float32))
+    if encoder.word_weights is not None:
+        np.save(model_dir / WORD_WEIGHTS_FILE, np.ascontiguousarray(encoder.word_weights, dtype=np.float32))
     torch.save(encoder.state_dict(), model_dir / WEIGHTS_FILE)
     write_config(model_dir, encoder.config)

@@ -13,7 +13,7 @@ import torch
 
 from data_schemas import text as col
 from model.device import DEVICES, torch_device
-from model.skipthought.encoder import SkipThoughtConfig, SkipThoughtEncoder
+from model.skipthought.encoder import SkipThoughtConfig, SkipThoughtEncoder, sif_weights
 from model.skipthought.files import Vocabulary, save_encoder
 from model.skipthought.objective import SkipThoughtObjective
 from model.skipthought.triples import Triples, batches, build_triples, held_out
@@ -49,6 +49,9 @@ class EncoderRecipe:
     checkpoint_every: int = option(500, "steps between checkpoints (and one after each epoch)")
     word_vectors: str = option("", "a words model (id under WS/models or folder) whose vectors start the word "
                                "embeddings; empty: random")
+    mean_words: bool = option(False, "the vector also carries the frequency-weighted (SIF) mean of its word vectors "
+                              "(dim_word more numbers): which words the text had, which a briefly trained GRU keeps "
+                              "little of")
 
     def __post_init__(self) -> None:
         parse_cutoffs(self.cutoffs, self.softmax, self.vocab_size)
@@ -90,8 +93,12 @@ class _SkipThoughtTask(Task):
 
 
 def train_encoder(sentences: pa.Table, vocab_words: list[str], out_dir: Path, recipe: EncoderRecipe,
-                  provenance: dict, word_vectors: WordVectors | None = None) -> dict:
-    """Train on (previous, current, next) triples and write the model directory `out_dir`."""
+                  provenance: dict, word_vectors: WordVectors | None = None,
+                  vocab_counts: list[int] | None = None) -> dict:
+    """Train on (previous, current, next) triples and write the model directory `out_dir`. `vocab_counts`
+    (tokens per vocabulary word, UNK holding every word left out) give the mean_words weights."""
+    if recipe.mean_words and (vocab_counts is None or len(vocab_counts) != len(vocab_words)):
+        raise ValueError("mean_words needs the token count of every vocabulary word")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = torch_device(recipe.device)
@@ -127,9 +134,11 @@ def train_encoder(sentences: pa.Table, vocab_words: list[str], out_dir: Path, re
         "device": str(device),
         "history": state["history"],
     }
-    config = SkipThoughtConfig(kind="uni", dim_word=recipe.dim_word, uni_dim=recipe.dim,
+    # The objective encodes each sentence with its <eos> (triples.py), so inference does too.
+    config = SkipThoughtConfig(kind="uni", dim_word=recipe.dim_word, uni_dim=recipe.dim, use_eos=True,
+                               mean_words=recipe.mean_words,
                                provenance={**provenance, "recipe": asdict(recipe), "metrics": metrics})
-    encoder = SkipThoughtEncoder(config)
+    encoder = SkipThoughtEncoder(config, word_weights=sif_weights(vocab_counts) if recipe.mean_words else None)
     encoder.uni.load_state_dict(model.encoder.state_dict())
     table = model.embedding.weight.detach().float().cpu().numpy()
     save_encoder(out_dir, encoder.cpu(), vocab_words, {"uni": table})

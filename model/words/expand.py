@@ -19,7 +19,9 @@ from model.skipthought.files import (
     EOS,
     UNK,
     VOCAB_FILE,
+    WORD_WEIGHTS_FILE,
     load_tables,
+    load_word_weights,
     read_config,
     read_vocabulary,
     table_file,
@@ -86,13 +88,20 @@ def expand_encoder(encoder_dir: str | Path, word_vectors: WordVectors, out_dir: 
     with atomic_path(out_dir) as staging:
         staging.mkdir()
         for path in sorted(encoder_dir.iterdir()):
-            kept = path.name not in (CONFIG_FILE, VOCAB_FILE, *LEFT_OUT, *(table_file(p) for p in config.parts))
+            kept = path.name not in (CONFIG_FILE, VOCAB_FILE, WORD_WEIGHTS_FILE, *LEFT_OUT,
+                                     *(table_file(p) for p in config.parts))
             if path.is_file() and kept and not path.name.startswith("."):
                 shutil.copy2(path, staging / path.name)
         for part, table in tables.items():
             weights, fits[part] = fit_linear_map(shared_vectors, table[[own_row[w] for w in shared]])
             _write_table(staging / table_file(part), table, word_vectors.vectors, [vector_row[w] for w in new],
                          weights)
+        own_weights = load_word_weights(encoder_dir, config, len(words))
+        if own_weights is not None:
+            # A new word was rarer than every word of the encoder's vocabulary: it weighs as much as the
+            # rarest of them (a / (a + p) is close to 1 for all of them).
+            grown = np.concatenate([own_weights, np.full(len(new), own_weights.max(), dtype=np.float32)])
+            np.save(staging / WORD_WEIGHTS_FILE, grown)
         write_vocabulary(staging, [*words, *new])
         record = {"encoder": str(encoder_dir), "word_vectors": word_vectors.source, "words_before": len(words),
                   "words_after": len(words) + len(new), "shared_words": len(shared), "fit": fits,

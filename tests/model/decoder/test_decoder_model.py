@@ -16,7 +16,7 @@ from model.skipthought.api import pad_batch
 
 WORDS = ["<eos>", "UNK", *(f"w{i}" for i in range(18))]
 TARGETS = [[4, 9, 2, 0], [7, 0], [19, 3, 3, 11, 5, 6, 0]]
-SHIPPED = Path(__file__).resolve().parents[3] / "trained" / "decoder-romance"
+SHIPPED = Path(__file__).resolve().parents[3] / "trained" / "decoder-novels"
 # (deep_output, ctx_every_step, softmax): the original's two, and the options in each combination.
 VARIANTS = [(True, False, "full"), (False, False, "full"), (True, True, "full"), (True, False, "adaptive"),
             (True, True, "adaptive"), (False, True, "adaptive")]
@@ -110,16 +110,22 @@ def test_saved_decoder_loads_for_decoding(tmp_path, deep_output, ctx_every_step,
         load_decoder(tmp_path / "decoder")
 
 
-def test_defaults_are_the_released_architecture_and_the_shipped_decoder_loads():
-    """A config.json written before the options existed reads as today's architecture: the weights of
-    the shipped decoder (trained with it) load strictly, name for name and shape for shape."""
+def test_defaults_are_the_released_architecture_and_an_old_config_loads(tmp_path):
+    """A config.json written before the options existed reads as the released architecture, and its
+    weights load strictly, name for name and shape for shape; the shipped decoder loads too."""
     keys = {"embedding.weight", "ff_state.weight", "ff_state.bias", "ff_hid.weight", "ff_hid.bias", "ff_logit.weight",
             "ff_logit.bias", *(f"gru.{p}_{s}_l0" for p in ("weight", "bias") for s in ("ih", "hh"))}
     assert set(tiny().state_dict()) == keys and tiny().gru.input_size == 16
-    assert not {"ctx_every_step", "softmax", "cutoffs"} & set(json.loads((SHIPPED / "config.json").read_text()))
+    save_decoder(tmp_path / "old", tiny(), WORDS)
+    config = json.loads((tmp_path / "old" / "config.json").read_text())
+    for option in ("ctx_every_step", "ctx_in_output", "softmax", "cutoffs"):
+        del config[option]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(config))
+    old = load_decoder(tmp_path / "old")
+    assert (old.config.ctx_every_step, old.config.ctx_in_output, old.config.softmax) == (False, False, "full")
+    assert old.initial_state(torch.zeros(1, 7)).shape == (1, 20)
     shipped = load_decoder(SHIPPED)
-    assert (shipped.config.ctx_every_step, shipped.config.softmax, shipped.config.cutoffs) == (False, "full", [])
-    assert shipped.initial_state(torch.zeros(1, shipped.config.dim_ctx)).shape == (1, shipped.config.dim)
+    assert shipped.initial_state(torch.zeros(1, shipped.config.dim_ctx)).shape[0] == 1
 
 
 def test_bad_cutoffs_name_the_option():

@@ -11,13 +11,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import torch
 
 from data_schemas.workspace import Workspace
 from flows.cli.main import main
 from model.skipthought.api import TextEncoder
-from model.skipthought.encoder import SkipThoughtEncoder
+from model.skipthought.encoder import SkipThoughtEncoder, sif_weights
 from model.skipthought.files import read_vocabulary
 from model.skipthought.triples import build_triples
 from pipelines.corpus import novels, vocab
@@ -86,3 +87,17 @@ def test_adaptive_softmax_trains_and_saves_the_usual_encoder_folder(workspace, c
     assert set(torch.load(model / "weights.pt", weights_only=True)) == set(SkipThoughtEncoder(config).state_dict())
     vectors = TextEncoder(model).encode(["Alice was beginning to get very tired .", "The dog ran ."])
     assert vectors.shape == (2, 32) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+
+
+def test_mean_words_weights_come_from_the_vocabulary_counts(workspace, capsys):
+    code = main(["train", "encoder", "--corpus", "books", "--workspace", str(workspace), "--name", "mean", *TRAIN,
+                 "--epochs", "1", "--batch-size", "128", "--softmax", "adaptive", "--cutoffs", "200,800",
+                 "--mean-words", "--direct_running_mode=in_memory", "--direct_num_workers=1"])
+    assert code == 0, capsys.readouterr().err
+    model = workspace / "models" / "mean"
+    counts = pq.read_table(vocab.vocab_paths(workspace, "books")[0]).column("count").to_numpy()
+    np.testing.assert_allclose(np.load(model / "word_weights.npy"), sif_weights(counts), rtol=1e-6)
+    encoder = TextEncoder(model)
+    assert encoder.model.config.use_eos and encoder.dim == 32 + 16  # trained with <eos> ending each source
+    vectors = encoder.encode(["Alice was beginning to get very tired .", "The dog ran ."])
+    np.testing.assert_allclose(np.linalg.norm(vectors[:, 32:], axis=1), 1, atol=1e-5)

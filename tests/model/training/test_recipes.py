@@ -15,12 +15,16 @@ from model.training.recipes import add_recipe_flags, load_recipe, recipe_from_ar
 from model.vse.train import VSERecipe
 
 MAKEFILE = Path(__file__).resolve().parents[3] / "Makefile"
+WORDS = "words-novels-captions"
 SHIPPED = {
-    "skipthought-uni-novels": replace(EncoderRecipe(), dim_word=128, dim=256, vocab_size=8000, batch_size=128,
-                                      lr=0.002, max_minutes=24),
-    "decoder-romance": replace(DecoderRecipe(), dim_word=128, dim=384, vocab_size=8000, batch_size=32, lr=0.002,
-                               max_minutes=35, val_books=2),
-    "vse-flickr8k-1000": replace(VSERecipe(), dim=512, dim_word=300, loss="sum", epochs=15, min_count=2, max_minutes=6),
+    "skipthought-uni-novels": replace(EncoderRecipe(), dim_word=300, dim=256, vocab_size=8000, batch_size=128,
+                                      lr=0.002, max_len=50, softmax="adaptive", cutoffs="1000,4000", max_minutes=24,
+                                      word_vectors=WORDS, mean_words=True),
+    "decoder-novels": replace(DecoderRecipe(), dim_word=300, dim=512, vocab_size=10000, max_tokens=60,
+                              ctx_every_step=True, ctx_in_output=True, softmax="adaptive", cutoffs="1000,4000",
+                              batch_size=64, lr=0.002, max_minutes=50, val_books=2, word_vectors=WORDS),
+    "vse-flickr8k-1000": replace(VSERecipe(), dim=512, dim_word=300, loss="sum", epochs=15, min_count=2, max_minutes=6,
+                                 word_vectors=WORDS),
 }
 
 
@@ -48,9 +52,9 @@ def test_flags_come_from_the_recipe_fields(recipe_type):
 
 
 def test_a_flag_overrides_the_recipe():
-    recipe, _ = parse(DecoderRecipe, "--recipe", "decoder-romance", "--max-minutes", "2", "--lr", "0.01")
-    assert recipe == replace(SHIPPED["decoder-romance"], max_minutes=2.0, lr=0.01)
-    assert parse(DecoderRecipe, "--recipe", "decoder-romance")[0] == SHIPPED["decoder-romance"]
+    recipe, _ = parse(DecoderRecipe, "--recipe", "decoder-novels", "--max-minutes", "2", "--lr", "0.01")
+    assert recipe == replace(SHIPPED["decoder-novels"], max_minutes=2.0, lr=0.01)
+    assert parse(DecoderRecipe, "--recipe", "decoder-novels")[0] == SHIPPED["decoder-novels"]
 
 
 def test_bad_recipes_are_errors_that_name_the_file(tmp_path):

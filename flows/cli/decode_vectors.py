@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from flows.cli.report import table
-from model.decoder.beam_search import MODES, SAMPLE_DEFAULTS, SearchOptions
+from model.decoder.beam_search import MODES, SAMPLE_DEFAULTS, STORY_SEARCH, SearchOptions
 from model.decoder.files import load_decoder
 from model.device import torch_device
 from model.skipthought.files import read_vocabulary
@@ -42,11 +42,11 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
 def add_search_arguments(p: argparse.ArgumentParser) -> None:
     """--search, --beam-width, --max-len, --length-penalty, --no-repeat-ngram, --top-p, --temperature
     (shared with `stories`)."""
-    p.add_argument("--search", choices=MODES, default=DEFAULTS.mode,
+    p.add_argument("--search", choices=MODES, default=STORY_SEARCH,
                    help="original: the original's beam search and text choice (reference c.3: lowest summed "
-                        "cost, shrinking beam); normalized (default): length-normalised scores, n-gram blocking; "
-                        "sample: nucleus (top-p) sampling with temperature and n-gram blocking, seeded by each "
-                        "text's name (image id, row number), so a rerun writes the same texts")
+                        "cost, shrinking beam); normalized: length-normalised scores, n-gram blocking; "
+                        "sample (default): nucleus (top-p) sampling with temperature and n-gram blocking, seeded by "
+                        "each text's name (image id, row number), so a rerun writes the same texts")
     p.add_argument("--beam-width", type=int,
                    help=f"beam searches only: beam width (default: {DEFAULTS.beam_width}; original: 50, as the "
                         f"original's bw)")

@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 
 from flows.cli.flow import prefect_defaults, print_result
+from model.decoder.beam_search import MODES, STORY_SEARCH
 from pipelines.features import list_images
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,7 +25,9 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
     p.add_argument("--workspace", type=Path, default=REPO / "workspace" / "demo", help="root folder of all artifacts")
     p.add_argument("--photos", type=int, default=96, help="Flickr8k photos to tell stories for")
     p.add_argument("--models", type=Path, default=TRAINED, help="folder of the encoder, VSE and decoder to use")
-    p.add_argument("--beam-width", type=int, default=50)
+    p.add_argument("--search", choices=MODES, default=STORY_SEARCH,
+                   help="how stories are decoded (see `storyteller stories --help`)")
+    p.add_argument("--beam-width", type=int, default=50, help="the beam searches' width (not used by sample)")
     p.set_defaults(run=run_demo)
 
 
@@ -43,6 +46,7 @@ def run_demo(args: argparse.Namespace, beam_args: list[str]) -> None:
     from flows.prefect.pipeline import pipeline_flow
 
     photos = workspace / "demo-photos.txt"
-    parameters = demo_parameters(data, workspace, photos, args.models, args.beam_width)  # checks the inputs
+    # demo_parameters checks the inputs first.
+    parameters = demo_parameters(data, workspace, photos, args.models, args.search, args.beam_width)
     sample_list(data / "images" / "flickr8k_1000" / "images", args.photos, photos)
     print_result(pipeline_flow(**parameters, beam_args=beam_args))

@@ -13,9 +13,11 @@ BOOK_STYLE, CAPTION_STYLE = "romance", "captions"
 ENCODER, VSE, DECODER = "skipthought-uni-novels", "vse-flickr8k-1000", "decoder-novels"
 
 
-def demo_parameters(data: Path, workspace: Path, photos: Path, models: Path, beam_width: int) -> dict[str, Any]:
+def demo_parameters(data: Path, workspace: Path, photos: Path, models: Path, search: str,
+                    beam_width: int) -> dict[str, Any]:
     """The romance novels and the Flickr8k captions (40 k: the caption style and the index) with the
-    shipped models; the photos of the list file PHOTOS get features and stories."""
+    shipped models; the photos of the list file PHOTOS get features and stories, told by SEARCH (the
+    beam searches at BEAM_WIDTH)."""
     for folder in (data / "novels" / "romance", data / "captions" / "flickr8k", models / DECODER):
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder} is missing: the demo needs ../shared beside the repository and "
@@ -23,13 +25,13 @@ def demo_parameters(data: Path, workspace: Path, photos: Path, models: Path, bea
     captions = data / "captions"
     flickr8k = CorpusSource("flickr8k", str(captions / "flickr8k" / "Flickr8k.token.txt.gz"),
                             caption_params=CaptionParams("flickr8k"))
+    options = SearchOptions.for_mode(search, beam_width=None if search == "sample" else beam_width)
     return {
         "workspace": workspace,
         "novels": [CorpusSource("romance", str(data / "novels" / "romance" / "*.txt.gz"))],
         "captions": flickr8k,
         "photos": Images(str(photos), "demo-photos"),
-        "telling": Telling(workspace / "stories", StoryParams(BOOK_STYLE, CAPTION_STYLE, k=100,
-                                                              search=SearchOptions(beam_width=beam_width))),
+        "telling": Telling(workspace / "stories", StoryParams(BOOK_STYLE, CAPTION_STYLE, k=100, search=options)),
         "models": Models(encoder=str(models / ENCODER), vse=str(models / VSE), decoder=str(models / DECODER)),
         "styles": Styles(book=BOOK_STYLE, book_min_tokens=100, caption=CAPTION_STYLE),
     }

@@ -33,6 +33,7 @@ import torch
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 MODES = ("original", "normalized", "sample")
+STORY_SEARCH = "sample"  # the default of `stories`, `decode` and the demo, chosen by bench/story_quality.py
 START = -1  # previous token at the first step (the decoder's zero input)
 UNK_COST = 1e20  # the original sets the UNK column to this cost rather than removing it
 # The original's `story()` values: bw = 50, maxlen = 1000; it has no length penalty or n-gram blocking.

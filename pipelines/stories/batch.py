@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.decoder.beam_search import SearchOptions, beam_search
+from model.decoder.beam_search import STORY_SEARCH, SearchOptions, beam_search
 from model.decoder.conditional_gru import EOS_ID, UNK_ID, StoryDecoder
 from model.decoder.files import load_decoder, read_decoder_config
 from model.decoder.sampling import sample, text_seed
@@ -36,7 +36,9 @@ class StoryParams:
     style: str  # book style b: styles/<encoder>/<style>
     caption_style: str = "captions"  # caption style c
     k: int = 100  # captions averaged per image
-    search: SearchOptions = field(default_factory=SearchOptions)
+    # Stories sample by default: on the Flickr8k photos (bench/story_quality.py) sampling gave every photo
+    # its own story with no repeated trigrams, the beam searches repeated stories and looped.
+    search: SearchOptions = field(default_factory=lambda: SearchOptions.for_mode(STORY_SEARCH))
     lyric: bool = False
 
 

@@ -45,7 +45,7 @@ def expected_texts(decoder_dir, rows: np.ndarray, options: SearchOptions) -> lis
 
 
 @pytest.mark.parametrize(("flags", "options"), [
-    ([], SearchOptions(max_len=12)),
+    (["--search", "normalized"], SearchOptions(max_len=12)),
     (["--search", "original", "--beam-width", "3"], SearchOptions.for_mode("original", beam_width=3, max_len=12)),
 ])
 def test_jsonl_in_row_order_with_rejected_rows(decoder_dir, tmp_path, capsys, flags, options):
@@ -70,7 +70,8 @@ def test_jsonl_in_row_order_with_rejected_rows(decoder_dir, tmp_path, capsys, fl
 def test_stdout_one_text_per_line_and_lyric_blocks(decoder_dir, tmp_path, capsys):
     rows = np.random.default_rng(2).normal(size=(3, DIM_CTX)).astype(np.float32) * 3
     rows[1] = np.nan
-    argv = ["decode", "--decoder", str(decoder_dir), "--vectors", str(vectors_file(tmp_path, rows)), "--max-len", "12"]
+    argv = ["decode", "--decoder", str(decoder_dir), "--vectors", str(vectors_file(tmp_path, rows)), "--max-len", "12",
+            "--search", "normalized"]
     assert main(argv) == 0
     lines = capsys.readouterr().out.split("\n")
     texts = expected_texts(decoder_dir, rows[[0, 2]], SearchOptions(max_len=12))

@@ -86,7 +86,8 @@ def told(built, photos, tmp_path_factory):
     listing, _, _ = photos
     out = tmp_path_factory.mktemp("out") / "stories"
     code = main(["stories", "--images", str(listing), "--style", "long", "--decoder", "tiny-dec", "--k", str(K),
-                 "--beam-width", "3", "--max-len", "12", "--shard-size", "4", "--workspace", str(workspace),
+                 "--search", "normalized", "--beam-width", "3", "--max-len", "12", "--shard-size", "4",
+                 "--workspace", str(workspace),
                  "--out", str(out), *IN_PROCESS])
     assert code == 0
     return out

@@ -101,10 +101,11 @@ class Storyteller:
         shifted = style_shift(means, self.caption_style, self.book_style)
         seeds = None if image_ids is None else [text_seed(image_id) for image_id in image_ids]
         stories = decode_texts(self.decoder, self.words, shifted, self.params.search, self.params.lyric, seeds)
-        shown = self.index.captions(ids[:, :SHOWN_CAPTIONS]).to_pylist()
+        count = min(SHOWN_CAPTIONS, ids.shape[1])  # k may be below SHOWN_CAPTIONS
+        shown = self.index.captions(ids[:, :count]).to_pylist()
         out = []
         for row, story in enumerate(stories):
-            captions = shown[row * SHOWN_CAPTIONS : (row + 1) * SHOWN_CAPTIONS]
+            captions = shown[row * count : (row + 1) * count]
             out.append({"captions": [{"caption_id": c["caption_id"], "text": c["text"],
                                       "score": float(scores[row, rank])} for rank, c in enumerate(captions)],
                         "story": story})

@@ -206,3 +206,14 @@ def test_sampled_stories_are_seeded_by_the_image_not_its_batch(built, photos, tm
     assert len({row[st.STORY] for row in told["4"].values()}) >= 4
     row = told["4"][good[0]]
     assert (row[st.SEARCH], row[st.TOP_P], row[st.TEMPERATURE], row[st.BEAM_WIDTH]) == ("sample", 0.95, 0.8, 1)
+
+
+def test_k_below_the_shown_captions_keeps_k_captions(built, photos, tmp_path):
+    workspace, _ = built
+    listing, _, _ = photos
+    models = stories.resolve_models(workspace, "tiny-dec", None, None, None, None)
+    report = stories.run(str(listing), tmp_path / "k3", workspace, models, StoryParams("long", k=3, search=SEARCH),
+                         stories.JobParams(shard_size=4), IN_PROCESS)
+    assert report.stage.stats["records_out"] == 6
+    rows = read_artifact(tmp_path / "k3" / "stories", st.STORIES).to_pylist()
+    assert rows and all(len(row[st.CAPTIONS]) == 3 and row[st.STORY] for row in rows)

@@ -20,6 +20,8 @@ BEAM_WIDTH = "beam_width"
 SEARCH = "search"
 TOP_P = "top_p"  # the sample search's nucleus mass and temperature
 TEMPERATURE = "temperature"
+TOPIC_BONUS = "topic_bonus"  # nats pushed onto the nearest captions' content words (0: none)
+TOPIC_CAPTIONS = "topic_captions"  # how many nearest captions gave those words
 DECODER = "decoder"
 ENCODER = "encoder"
 VSE = "vse"
@@ -32,6 +34,7 @@ NEAREST = pa.struct([
     pa.field(SCORE, pa.float32(), nullable=False),
 ])
 
+NUMBER_FIELDS = (K, BEAM_WIDTH, TOPIC_BONUS, TOPIC_CAPTIONS)
 RUN_FIELDS = (STYLE, CAPTION_STYLE, SEARCH, DECODER, ENCODER, VSE, INDEX, CNN)
 SAMPLING_FIELDS = (TOP_P, TEMPERATURE)  # a sampled run's settings have them; null for a beam search
 
@@ -43,6 +46,8 @@ STORIES = pa.schema(
         pa.field(CAPTIONS, pa.list_(NEAREST), nullable=False),
         pa.field(K, pa.int32(), nullable=False),
         pa.field(BEAM_WIDTH, pa.int32(), nullable=False),
+        pa.field(TOPIC_BONUS, pa.float64(), nullable=False),
+        pa.field(TOPIC_CAPTIONS, pa.int32(), nullable=False),
         pa.field(TOP_P, pa.float64()),
         pa.field(TEMPERATURE, pa.float64()),
         *(pa.field(name, pa.dictionary(pa.int32(), pa.string()), nullable=False) for name in RUN_FIELDS),
@@ -53,6 +58,6 @@ STORIES = pa.schema(
 def stories_table(rows: list[dict], run: dict) -> pa.Table:
     """`rows` hold image_id, path, story and captions; `run` the settings shared by every row."""
     columns = {name: [row[name] for row in rows] for name in (IMAGE_ID, PATH, STORY, CAPTIONS)}
-    columns.update({name: [run[name]] * len(rows) for name in (K, BEAM_WIDTH, *RUN_FIELDS)})
+    columns.update({name: [run[name]] * len(rows) for name in (*NUMBER_FIELDS, *RUN_FIELDS)})
     columns.update({name: [run.get(name)] * len(rows) for name in SAMPLING_FIELDS})
     return pa.Table.from_pydict(columns, schema=STORIES)

@@ -8,6 +8,7 @@ from flows.cli.report import stage_summary
 from model.cnn.registry import IMAGE_MODELS
 from pipelines.stories import job as stories
 from pipelines.stories.batch import StoryParams
+from pipelines.stories.topics import TopicParams
 
 DEFAULT_BEAM = 50  # the original's bw, in either beam search
 
@@ -26,6 +27,13 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
     p.add_argument("--style", required=True, help="book style b: styles/ENCODER/NAME (e.g. romance)")
     p.add_argument("--caption-style", default="captions", help="caption style c (default: captions)")
     p.add_argument("--k", type=int, default=100, help="nearest captions averaged per image (default 100)")
+    topics = TopicParams()
+    p.add_argument("--topic-bonus", type=float, default=topics.bonus,
+                   help="nats added to the log-probability of the nearest captions' content words, times the share "
+                        f"of the topic captions that hold each, until the story uses it (default {topics.bonus}; "
+                        "0 = none, as the original)")
+    p.add_argument("--topic-captions", type=int, default=topics.captions,
+                   help=f"nearest captions whose content words are the topic (default {topics.captions})")
     p.add_argument("--lyric", action="store_true", help="a line per ','-separated piece, as the original's lyric mode")
     p.add_argument("--decoder", required=True, help="decoder model directory, or its id under WS/models")
     p.add_argument("--encoder", help="skip-thought encoder of the styles and caption vectors (default: the one the "
@@ -48,7 +56,8 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
 
 def run_stories(args: argparse.Namespace, beam_args: list[str]) -> None:
     models = stories.resolve_models(args.workspace, args.decoder, args.index, args.encoder, args.cnn, args.weights)
-    params = StoryParams(args.style, args.caption_style, args.k, search_options(args, DEFAULT_BEAM), args.lyric)
+    params = StoryParams(args.style, args.caption_style, args.k, search_options(args, DEFAULT_BEAM), args.lyric,
+                         TopicParams(args.topic_bonus, args.topic_captions))
     job = stories.JobParams(args.shard_size, args.image_batch, args.story_batch, args.device)
     report = stories.run(args.images, args.out, args.workspace, models, params, job, beam_args,
                          gallery=not args.no_gallery)

@@ -138,18 +138,21 @@ class SearchResult:
 
 
 def beam_search(step: StepFn, initial_states: torch.Tensor, options: SearchOptions, eos: int = 0,
-                unk: int = 1) -> list[SearchResult]:
+                unk: int = 1, bonus: torch.Tensor | None = None) -> list[SearchResult]:
     """Decode N contexts at once. `step(prev (M,), states (M, H)) -> (log_probs (M, V), states)`,
     `prev` being START (-1) at the first step; `initial_states` (N, H) holds one row per context.
-    eos = 0 and unk = 1 are the original dictionaries' ids (reference a.2)."""
+    eos = 0 and unk = 1 are the original dictionaries' ids (reference a.2). `bonus` (N, V), if given,
+    is added to each context's log-probabilities until the word is used (`unused_bonus`); scores
+    then include it."""
     if options.mode not in ("original", "normalized"):
         raise ValueError(f"beam_search runs the original and normalized searches, not {options.mode!r} "
                          "(model/decoder/sampling.py samples)")
     with torch.inference_mode():
-        return _search(step, initial_states, options, eos, unk)
+        return _search(step, initial_states, options, eos, unk, bonus)
 
 
-def _search(step: StepFn, states: torch.Tensor, options: SearchOptions, eos: int, unk: int) -> list[SearchResult]:
+def _search(step: StepFn, states: torch.Tensor, options: SearchOptions, eos: int, unk: int,
+            bonus: torch.Tensor | None) -> list[SearchResult]:
     n, k, device = states.shape[0], options.beam_width, states.device
     original = options.mode == "original"
     # Live hypotheses are rows grouped by context, cheapest first within one: the original's order
@@ -164,6 +167,8 @@ def _search(step: StepFn, states: torch.Tensor, options: SearchOptions, eos: int
         prev = tokens[:, -1] if t else torch.full((len(owner),), START, dtype=torch.long, device=device)
         log_probs, states = step(prev, states)
         candidates = costs[:, None] - log_probs.float()
+        if bonus is not None:
+            candidates -= unused_bonus(bonus, owner, tokens)
         ban_tokens(candidates, tokens, t, options, eos, unk)
         cost, row, word = _best_per_context(candidates, owner, n, k, k if original else 2 * k)
         # An infinite cost (p = 0, banned, or no candidate at all) is never taken; the original could
@@ -204,6 +209,13 @@ def _cannot_win(cost: torch.Tensor, live: torch.Tensor, best: list[float], optio
     bounds the score of anything a live hypothesis with log-probability S can become."""
     reach = torch.where(live, -cost, -math.inf).amax(dim=1) / _length_penalty(options.max_len, options)
     return torch.tensor(best, device=cost.device) >= reach
+
+
+def unused_bonus(bonus: torch.Tensor, owner: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """(M, V) each live row's bonus: its context's row of `bonus`, less the words the row already holds,
+    so a topic word is pushed into a text once rather than repeated."""
+    rows = bonus[owner]
+    return rows.scatter(1, tokens, 0.0) if tokens.shape[1] else rows
 
 
 def ban_tokens(candidates: torch.Tensor, tokens: torch.Tensor, t: int, options: SearchOptions, eos: int,

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import torch
 
-from model.decoder.beam_search import START, Hypothesis, SearchOptions, SearchResult, StepFn, ban_tokens
+from model.decoder.beam_search import START, Hypothesis, SearchOptions, SearchResult, StepFn, ban_tokens, unused_bonus
 
 
 def text_seed(key: str) -> int:
@@ -35,12 +35,14 @@ def text_seed(key: str) -> int:
 
 
 def sample(step: StepFn, initial_states: torch.Tensor, options: SearchOptions, seeds: Sequence[int], eos: int = 0,
-           unk: int = 1) -> list[SearchResult]:
+           unk: int = 1, bonus: torch.Tensor | None = None) -> list[SearchResult]:
     """One sampled text per context. `step(prev (M,), states (M, H)) -> (log_probs (M, V), states)`,
     `prev` being START (-1) at the first step; `initial_states` (N, H) holds one row per context and
     `seeds` one seed in [0, 2**64) per context. Each result's `best` (its only entry in `finished`)
     has the text's tokens without <eos> and the model's log-probability of them, <eos> included
-    (untempered and over the whole vocabulary), which is also its score."""
+    (untempered and over the whole vocabulary), which is also its score. `bonus` (N, V), if given, is
+    added to each context's log-probabilities before the temperature, until the word is used
+    (`unused_bonus`); the log-probability reported stays the model's."""
     if options.mode != "sample":
         raise ValueError(f"sample() runs the sample search, not {options.mode!r} (use beam_search)")
     if len(seeds) != initial_states.shape[0]:
@@ -48,11 +50,11 @@ def sample(step: StepFn, initial_states: torch.Tensor, options: SearchOptions, s
     uniforms = torch.stack([torch.rand(options.max_len, generator=torch.Generator().manual_seed(int(seed)))
                             for seed in seeds]) if len(seeds) else torch.zeros((0, options.max_len))
     with torch.inference_mode():
-        return _sample(step, initial_states, options, uniforms.to(initial_states.device), eos, unk)
+        return _sample(step, initial_states, options, uniforms.to(initial_states.device), eos, unk, bonus)
 
 
 def _sample(step: StepFn, states: torch.Tensor, options: SearchOptions, uniforms: torch.Tensor, eos: int,
-            unk: int) -> list[SearchResult]:
+            unk: int, bonus: torch.Tensor | None) -> list[SearchResult]:
     n, device = states.shape[0], states.device
     owner = torch.arange(n, device=device)  # the context of each live row
     tokens = torch.zeros((n, 0), dtype=torch.long, device=device)
@@ -67,7 +69,8 @@ def _sample(step: StepFn, states: torch.Tensor, options: SearchOptions, uniforms
         if not torch.isfinite(costs).any(dim=1).all():
             context = int(owner[~torch.isfinite(costs).any(dim=1)][0])
             raise ValueError(f"context {context}: every token is banned or impossible at step {t}")
-        word = _draw(-costs / options.temperature, options.top_p, uniforms[owner, t])
+        logits = -costs if bonus is None else unused_bonus(bonus, owner, tokens) - costs
+        word = _draw(logits / options.temperature, options.top_p, uniforms[owner, t])
         log_prob = log_prob + log_probs.gather(1, word[:, None])[:, 0]
         tokens = torch.cat([tokens, word[:, None]], dim=1)
         ends = word == eos

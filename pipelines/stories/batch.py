@@ -26,6 +26,7 @@ from model.skipthought.files import read_vocabulary
 from model.vse.api import VSEEncoder
 from pipelines.index.caption_index import CaptionIndex
 from pipelines.index.caption_vectors import caption_vectors
+from pipelines.stories.topics import TopicParams, TopicWords
 from pipelines.style.files import read_style
 
 SHOWN_CAPTIONS = 5  # nearest captions kept per image, as the original printed
@@ -40,6 +41,7 @@ class StoryParams:
     # its own story with no repeated trigrams, the beam searches repeated stories and looped.
     search: SearchOptions = field(default_factory=lambda: SearchOptions.for_mode(STORY_SEARCH))
     lyric: bool = False
+    topics: TopicParams = field(default_factory=TopicParams)
 
 
 @dataclass(frozen=True)
@@ -55,18 +57,20 @@ class StoryModels:
 
 
 def decode_texts(decoder: StoryDecoder, words: list[str], vectors: np.ndarray, options: SearchOptions,
-                 lyric: bool = False, seeds: Sequence[int] | None = None) -> list[str]:
+                 lyric: bool = False, seeds: Sequence[int] | None = None,
+                 bonus: torch.Tensor | None = None) -> list[str]:
     """One text per conditioning vector (finite rows only), decoded together. The sample search
-    needs one seed per vector (`text_seed` of the text's name); the beam searches take none."""
+    needs one seed per vector (`text_seed` of the text's name); the beam searches take none. `bonus`
+    (N, V): topic words' bonus (pipelines/stories/topics.py)."""
     device = next(decoder.parameters()).device
     with torch.inference_mode():
         states = decoder.initial_state(torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32)).to(device))
     if options.mode == "sample":
         if seeds is None:
             raise ValueError("the sample search needs one seed per vector, e.g. text_seed(image id)")
-        results = sample(decoder.step, states, options, seeds, eos=EOS_ID, unk=UNK_ID)
+        results = sample(decoder.step, states, options, seeds, eos=EOS_ID, unk=UNK_ID, bonus=bonus)
     else:
-        results = beam_search(decoder.step, states, options, eos=EOS_ID, unk=UNK_ID)
+        results = beam_search(decoder.step, states, options, eos=EOS_ID, unk=UNK_ID, bonus=bonus)
     texts = [passage_text(result.best.tokens, words) for result in results]
     return [lyric_text(text) for text in texts] if lyric else texts
 
@@ -83,6 +87,7 @@ class Storyteller:
         self.index = CaptionIndex(models.index_folder)
         self.decoder = load_decoder(models.decoder_dir, torch_device(device))
         self.words = read_vocabulary(models.decoder_dir).words
+        self.topic_words = TopicWords(self.words)
         dim = read_decoder_config(models.decoder_dir).dim_ctx
         self.caption_vectors = caption_vectors(self.index, models.workspace, models.encoder_id, dim)
         self.book_style = read_style(models.workspace, models.encoder_id, params.style).vector
@@ -100,12 +105,19 @@ class Storyteller:
         means = np.stack([self.caption_vectors[np.sort(row[row >= 0])].mean(axis=0) for row in ids])
         shifted = style_shift(means, self.caption_style, self.book_style)
         seeds = None if image_ids is None else [text_seed(image_id) for image_id in image_ids]
-        stories = decode_texts(self.decoder, self.words, shifted, self.params.search, self.params.lyric, seeds)
-        count = min(SHOWN_CAPTIONS, ids.shape[1])  # k may be below SHOWN_CAPTIONS
-        shown = self.index.captions(ids[:, :count]).to_pylist()
+        topics = self.params.topics
+        count = min(max(SHOWN_CAPTIONS, topics.captions if topics.bonus else 0), ids.shape[1])  # k may be fewer
+        nearest = self.index.captions(ids[:, :count]).to_pylist()
+        nearest = [nearest[row * count : (row + 1) * count] for row in range(len(ids))]
+        bonus = None
+        if topics.bonus:
+            texts = [[c["text"] for c in row[: topics.captions]] for row in nearest]
+            bonus = self.topic_words.bonus(texts, topics.bonus).to(next(self.decoder.parameters()).device)
+        stories = decode_texts(self.decoder, self.words, shifted, self.params.search, self.params.lyric, seeds,
+                               bonus)
         out = []
         for row, story in enumerate(stories):
-            captions = shown[row * count : (row + 1) * count]
+            captions = nearest[row][:SHOWN_CAPTIONS]
             out.append({"captions": [{"caption_id": c["caption_id"], "text": c["text"],
                                       "score": float(scores[row, rank])} for rank, c in enumerate(captions)],
                         "story": story})

@@ -86,8 +86,10 @@ def write_gallery(stories_folder: Path, out: Path) -> Path:
         first = rows[0]
         search = (f"top-p {first[st.TOP_P]} · temperature {first[st.TEMPERATURE]}" if first.get(st.TOP_P) is not None
                   else f"beam {first[st.BEAM_WIDTH]}")
+        topics = (f" · topic bonus {first[st.TOPIC_BONUS]} over {first[st.TOPIC_CAPTIONS]} captions"
+                  if first.get(st.TOPIC_BONUS) else "")
         subtitle = (f"{len(rows)} images · style {first[st.STYLE]} · k {first[st.K]} · {search} "
-                    f"({first[st.SEARCH]}) · decoder {first[st.DECODER]}")
+                    f"({first[st.SEARCH]}){topics} · decoder {first[st.DECODER]}")
     page = (f"<!doctype html><html lang=en><head><meta charset=utf-8>"
             f"<meta name=viewport content='width=device-width, initial-scale=1'><title>Stories</title>"
             f"<style>{STYLE}</style></head><body><header><h1>Stories</h1><p>{html.escape(subtitle)}</p></header>"

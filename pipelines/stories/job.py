@@ -2,12 +2,13 @@
 
     image paths (sorted, shards of --shard-size) -> decode + preprocess -> RunInference (CNN)
     -> batches of features -> Storyteller (VSE, FAISS top-k, mean skip-thought x, x - c + b,
-       batched beam search or sampling seeded by image id) -> [regroup by shard]
+       the top captions' content words as topic words, batched beam search or sampling seeded
+       by image id) -> [regroup by shard]
     -> OUT/stories/part-*.parquet, OUT/rejects/part-*.parquet
     then OUT/stories.jsonl and OUT/gallery.html (with OUT/thumbs/) from the finished shards.
 
 Everything a story depends on (images, models' weights, styles, caption vectors, k, search
-options) is in the stage key: a rerun with the same inputs does nothing, a killed run writes only
+options, topic words) is in the stage key: a rerun with the same inputs does nothing, a killed run writes only
 the missing shards, and any change starts afresh.
 """
 
@@ -115,6 +116,7 @@ def run_identity(models: StoryModels, params: StoryParams) -> dict:
     sampling = {st.TOP_P: search.top_p, st.TEMPERATURE: search.temperature} if search.mode == "sample" else {}
     return {st.STYLE: params.style, st.CAPTION_STYLE: params.caption_style, st.K: params.k,
             st.BEAM_WIDTH: search.beam_width, st.SEARCH: search.mode, **sampling,
+            st.TOPIC_BONUS: params.topics.bonus, st.TOPIC_CAPTIONS: params.topics.captions,
             st.DECODER: models.decoder_dir.name, st.ENCODER: models.encoder_id, st.VSE: models.vse_dir.name,
             st.INDEX: f"{models.index_folder.parent.name}/{models.index_folder.name}", st.CNN: models.cnn}
 
@@ -134,6 +136,7 @@ def stage_params(models: StoryModels, params: StoryParams, shard_size: int) -> d
         "cnn": models.cnn, "cnn_code": images.model_code_version(models.cnn),
         "cnn_weights": file_fingerprint(cnn_weights)["sha256"],
         "k": params.k, "search": params.search.settings(), "lyric": params.lyric, "shard_size": shard_size,
+        "topics": {"bonus": params.topics.bonus, "captions": params.topics.captions},
     }
 
 

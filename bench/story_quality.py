@@ -11,10 +11,13 @@ go through the stories job's own `Storyteller` for every search mode and style, 
 the example photos are checked against the bench's.
 
 Search modes: beam = the normalized beam search at its default width 5 (the demo uses 50: ten times the
-decoding for little gain), sample = nucleus sampling with its defaults. Figures (pipelines/stories/quality.py):
-distinct, loops (repeated trigrams), relevance to the photo's own captions and to a shuffled pairing,
-word-order ratio under a bigram model of the novels less two held-out books, mean words, voice (mean
-log P_adventure(w) / P_romance(w) of a story's words) and the seconds telling took (features excluded).
+decoding for little gain), sample = nucleus sampling with its defaults, both with the story job's default topic
+words (pipelines/stories/topics.py); beam-plain and sample-plain without topic words, as the models were told
+before. Figures (pipelines/stories/quality.py): distinct, loops (repeated trigrams), relevance to the photo's
+own captions and to a shuffled pairing, word-order ratio under an add-one bigram model of two books the new
+decoder never learnt from (HELD_OUT; real paragraphs of the other novels are the reference row), mean words,
+voice (mean log P_adventure(w) / P_romance(w) of a story's words) and the seconds telling took (features
+excluded).
 
 Why model folders are copied into WS/models under `NAME.DIGEST`: the workspace keys vectors, styles and
 indexes by model folder name, and two releases ship folders of the same names; a symlink would not do,
@@ -53,14 +56,17 @@ from pipelines.index.retrieve import choose_cnn
 from pipelines.stories import quality as q
 from pipelines.stories.batch import StoryParams, Storyteller
 from pipelines.stories.job import JSONL_FILE, JobParams
+from pipelines.stories.topics import TopicParams
 
 REPO = Path(__file__).resolve().parents[1]
 ENCODER, VSE = "skipthought-uni-novels", "vse-flickr8k-1000"
 DECODER_NAMES = ("decoder-romance", "decoder-novels")  # the names releases gave their decoder, preferred in order
 STYLES = ("romance", "adventure")  # book styles: the novels of data/novels/<style>
-HELD_OUT = ("austen_northanger_abbey_pg121", "london_call_of_the_wild_pg215")  # not in the bigram model
+HELD_OUT = ("austen_emma_nltk", "radcliffe_a_sicilian_romance")  # decoder-novels' held-out books: the bigram model
 CAPTIONS, DATASET, K = "flickr8k-untold", "quality-photos", 100  # k: the demo's
-SEARCHES = {"beam": SearchOptions(), "sample": SearchOptions.for_mode("sample")}
+SEARCHES = {"beam": (SearchOptions(), TopicParams()), "sample": (SearchOptions.for_mode("sample"), TopicParams()),
+            "beam-plain": (SearchOptions(), TopicParams(0.0)),
+            "sample-plain": (SearchOptions.for_mode("sample"), TopicParams(0.0))}
 EXAMPLES, SEED = 5, 12
 TARGETS = ["target", "", "", ">=0.98", "<=0.03", ">=1.0", "", ">=3", ">=2.5", "", "", ""]
 HEADERS = ["models", "search", "style", "distinct", "loops", "rel own", "rel shuf", "rel ratio", "order", "words",
@@ -134,7 +140,8 @@ def untold_captions(source: Path, told: set[str], out: Path) -> int:
     return len(kept)
 
 
-def run_flow(ms: ModelSet, style: str, data: Path, workspace: Path, work: Path, search: SearchOptions) -> dict:
+def run_flow(ms: ModelSet, style: str, data: Path, workspace: Path, work: Path,
+             search: tuple[SearchOptions, TopicParams]) -> dict:
     """The demo's end-to-end flow for one model set and book style; the flow's index folder and stories."""
     from flows.prefect.cache import UP_TO_DATE
     from flows.prefect.pipeline import Images, Models, Styles, Telling, pipeline_flow
@@ -148,7 +155,7 @@ def run_flow(ms: ModelSet, style: str, data: Path, workspace: Path, work: Path, 
         workspace=workspace, novels=[CorpusSource(style, str(data / "novels" / style / "*.txt.gz"))],
         captions=CorpusSource(CAPTIONS, str(work / "Flickr8k.token.txt"), caption_params=CaptionParams("flickr8k")),
         photos=Images(str(work / "photos.txt"), DATASET, FeatureParams(ms.cnn), str(work / "examples.txt")),
-        telling=Telling(out, StoryParams(style, "captions", k=K, search=search)),
+        telling=Telling(out, StoryParams(style, "captions", k=K, search=search[0], topics=search[1])),
         models=Models(encoder=str(ms.encoder), vse=str(ms.vse), decoder=str(ms.decoder)),
         styles=Styles(book=style, book_min_tokens=100, caption="captions"))
     log(f"[flow {ms.label}/{style}] {len(summaries)} stages, "
@@ -227,16 +234,18 @@ def prepare(data: Path, work: Path, count: int) -> Photos:
 
 
 def novel_models(data: Path, workspace: Path) -> tuple[q.BigramModel, q.VoiceModel, list[str]]:
-    """The bigram model (novels less HELD_OUT), the voice model and the held-out passages' texts, from the
-    corpus stage's passages of both book styles (built here whatever --styles says; the flows reuse them)."""
+    """The bigram model (add-one, of the HELD_OUT books), the voice model and the texts of the other novels'
+    passages, from the corpus stage's passages of both book styles (built here whatever --styles says; the
+    flows reuse them)."""
     from flows.prefect.stage_flows import CorpusSource, build_corpus
 
     for style in STYLES:
         build_corpus(CorpusSource(style, str(data / "novels" / style / "*.txt.gz")), workspace)
     books = {style: passages(workspace, style) for style in STYLES}
-    lm = q.BigramModel.fit([t for style in STYLES for book, t in books[style] if book not in HELD_OUT])
+    lm = q.BigramModel.fit([t for style in STYLES for book, t in books[style] if book in HELD_OUT],
+                           smoothing="add-one")
     voice = q.VoiceModel.fit(*((t for _, tokens in books[s] for t in tokens) for s in ("adventure", "romance")))
-    return lm, voice, [" ".join(t) for style in STYLES for book, t in books[style] if book in HELD_OUT]
+    return lm, voice, [" ".join(t) for style in STYLES for book, t in books[style] if book not in HELD_OUT]
 
 
 def tell_set(ms: ModelSet, photos: Photos, searches: list[str], styles: list[str], data: Path, workspace: Path,
@@ -253,7 +262,8 @@ def tell_set(ms: ModelSet, photos: Photos, searches: list[str], styles: list[str
     told = {}
     for search in searches:
         for style in styles:
-            teller = Storyteller(models, StoryParams(style, "captions", k=K, search=SEARCHES[search]))
+            options, topics = SEARCHES[search]
+            teller = Storyteller(models, StoryParams(style, "captions", k=K, search=options, topics=topics))
             told[search, style] = tell(teller, photos.ids, features[ms.cnn], f"{ms.label} {search} {style}")
     checks = []
     for style in styles:
@@ -273,13 +283,17 @@ def main() -> None:
     parser.add_argument("--decoder", help="decoder folder of --models (default: its only decoder, else "
                                           f"{' or '.join(DECODER_NAMES)})")
     parser.add_argument("--baseline-decoder", help="decoder folder of --baseline-models (same default)")
-    parser.add_argument("--search", default="beam,sample", help=f"comma-separated modes of {sorted(SEARCHES)}")
+    parser.add_argument("--search", default="beam,sample,sample-plain",
+                        help=f"comma-separated modes of {sorted(SEARCHES)}, for the new models")
+    parser.add_argument("--baseline-search", default="beam-plain,sample-plain",
+                        help="the same for the baseline models (default: as they were told before topic words)")
     parser.add_argument("--styles", default="romance", help=f"comma-separated book styles of {list(STYLES)}")
     parser.add_argument("--workspace", type=Path, help="keep artifacts here, reused by the next run (default: a "
                                                        "temporary folder, removed after)")
     args = parser.parse_args()
     searches, styles = args.search.split(","), args.styles.split(",")
-    if not set(searches) <= SEARCHES.keys() or not set(styles) <= set(STYLES) or not 2 <= args.photos <= 1000:
+    known = set(searches) | set(args.baseline_search.split(",")) <= SEARCHES.keys()
+    if not known or not set(styles) <= set(STYLES) or not 2 <= args.photos <= 1000:
         parser.error(f"--search from {sorted(SEARCHES)}, --styles from {list(STYLES)}, --photos from 2 to 1000")
     with tempfile.TemporaryDirectory() as temp:
         run(args, searches, styles, (args.workspace or Path(temp)).resolve())
@@ -294,7 +308,8 @@ def run(args: argparse.Namespace, searches: list[str], styles: list[str], worksp
             for label, folder, decoder in [*sets, ("new", args.models, args.decoder)]]
     lm, voice, held_out = novel_models(data, workspace)
     features: dict[str, np.ndarray] = {}
-    told = {ms.label: tell_set(ms, photos, searches, styles, data, workspace, features) for ms in sets}
+    modes = {"baseline": args.baseline_search.split(","), "new": searches}
+    told = {ms.label: tell_set(ms, photos, modes[ms.label], styles, data, workspace, features) for ms in sets}
 
     rows = [TARGETS]
     for label, (stories, _) in told.items():
@@ -302,15 +317,15 @@ def run(args: argparse.Namespace, searches: list[str], styles: list[str], worksp
             rows.append([label, search, style, *figures(texts, photos.captions, lm, voice), f"{seconds:.1f}"])
     novel = random.Random(SEED).sample(held_out, min(len(held_out), len(photos.ids)))
     salad = [" ".join(q.shuffled(text.split(), SEED)) for text in novel]
-    for name, texts in (("held-out novels", novel), ("word salad", salad)):
+    for name, texts in (("novel paragraphs", novel), ("word salad", salad)):
         rows.append([name, "", "", *figures(texts, photos.captions[: len(texts)], lm, voice), ""])
-    print(f"{len(photos.ids)} photos, told from a caption index without their captions; bigram model of "
-          f"{len(lm.vocab)} words over the novels less {', '.join(HELD_OUT)}; voice = mean log P_adventure(w) / "
-          "P_romance(w) of a story's words; seconds = telling, features excluded")
+    print(f"{len(photos.ids)} photos, told from a caption index without their captions; add-one bigram model of "
+          f"{len(lm.vocab)} words over {', '.join(HELD_OUT)}; novel paragraphs from the other novels; "
+          "voice = mean log P_adventure(w) / P_romance(w) of a story's words; seconds = telling, features excluded")
     print(table(HEADERS, rows))
     for label, (stories, checks) in told.items():
         print("\n".join(checks))
-        for search in searches:
+        for search in modes[label]:
             for style in styles[1:]:
                 pairs = zip(stories[search, styles[0]][0], stories[search, style][0], strict=True)
                 print(f"{label} {search}: {sum(a != b for a, b in pairs)}/{len(photos.ids)} photos got another "

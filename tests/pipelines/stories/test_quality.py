@@ -73,8 +73,9 @@ def test_derangement_moves_everything(count):
     assert order == q.derangement(count, seed=count)
 
 
-def test_bigram_model_is_a_distribution_and_prefers_prose(books):
-    model = q.BigramModel.fit([text.split() for train, _ in books.values() for text in train])
+@pytest.mark.parametrize("smoothing", q.SMOOTHINGS)
+def test_bigram_model_is_a_distribution_and_prefers_prose(books, smoothing):
+    model = q.BigramModel.fit([text.split() for train, _ in books.values() for text in train], smoothing=smoothing)
     words = [w for w in model.vocab if w != q.START]
     for context in ("the", "never-seen-word"):
         total = sum(math.exp(model.log_probs([context, w])[1]) for w in words)
@@ -85,6 +86,11 @@ def test_bigram_model_is_a_distribution_and_prefers_prose(books):
     assert written > 1.8
     assert 0.85 < salad < 1.15
     assert model.perplexity(held_out[0].split()) < model.perplexity(q.shuffled(held_out[0].split(), 0))
+
+
+def test_unknown_smoothing_is_refused():
+    with pytest.raises(ValueError, match="smoothing 'witten-bell'"):
+        q.BigramModel.fit([["a", "b"]], smoothing="witten-bell")
 
 
 def test_voice_leans_to_the_book_a_text_comes_from(books):

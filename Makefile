@@ -34,7 +34,7 @@ bench: install
 	$(BIN)/python bench/corpus.py --novels '$(SHARED)/data/novels/*/*.txt.gz'
 	$(BIN)/python bench/encode.py --shared $(SHARED)/data
 	$(BIN)/python bench/caption_retrieval.py --shared $(SHARED)/data $(if $(wildcard $(ENCODER)/config.json),--encoder $(ENCODER))
-	$(if $(wildcard $(DEMO_WS)/stories/stories.jsonl),$(BIN)/python bench/stories.py --workspace $(DEMO_WS) --decoder trained/decoder-romance --style romance --images $(SHARED)/data/images/flickr8k_1000/images)
+	$(if $(wildcard $(DEMO_WS)/stories/stories.jsonl),$(BIN)/python bench/stories.py --workspace $(DEMO_WS) --decoder trained/decoder-novels --style romance --images $(SHARED)/data/images/flickr8k_1000/images)
 	$(if $(wildcard $(CAPTION_INDEX)/captions.faiss),$(BIN)/python bench/index.py --workspace $(DEMO_WS) --features efficientnet-lite0/flickr8k_1000 --images $(SHARED)/data/images/flickr8k_1000/images,$(BIN)/python bench/features.py --shared $(SHARED)/data)
 	$(BIN)/python bench/pipeline_rerun.py --shared $(SHARED)/data
 

@@ -22,16 +22,22 @@ VARIANTS = [(True, False, "full"), (False, False, "full"), (True, True, "full"),
             (True, True, "adaptive"), (False, True, "adaptive")]
 
 
-def tiny(deep_output: bool = True, seed: int = 0, ctx_every_step: bool = False, softmax: str = "full") -> StoryDecoder:
+# ctx_in_output (the vector in the deep output layer) with and without ctx_every_step
+OUTPUT_VARIANTS = [(True, False, "full", True), (True, True, "adaptive", True), (True, False, "adaptive", True)]
+
+
+def tiny(deep_output: bool = True, seed: int = 0, ctx_every_step: bool = False, softmax: str = "full",
+         ctx_in_output: bool = False) -> StoryDecoder:
     torch.manual_seed(seed)
     return StoryDecoder(DecoderConfig(n_words=len(WORDS), dim_word=16, dim=20, dim_ctx=7, deep_output=deep_output,
-                                      ctx_every_step=ctx_every_step, softmax=softmax,
+                                      ctx_every_step=ctx_every_step, ctx_in_output=ctx_in_output, softmax=softmax,
                                       cutoffs=[6, 12] if softmax == "adaptive" else []))
 
 
-@pytest.mark.parametrize(("deep_output", "ctx_every_step", "softmax"), VARIANTS)
-def test_teacher_forcing_equals_step_by_step(deep_output, ctx_every_step, softmax):
-    model = tiny(deep_output, ctx_every_step=ctx_every_step, softmax=softmax)
+@pytest.mark.parametrize(("deep_output", "ctx_every_step", "softmax", "ctx_in_output"),
+                         [(*variant, False) for variant in VARIANTS] + OUTPUT_VARIANTS)
+def test_teacher_forcing_equals_step_by_step(deep_output, ctx_every_step, softmax, ctx_in_output):
+    model = tiny(deep_output, ctx_every_step=ctx_every_step, softmax=softmax, ctx_in_output=ctx_in_output)
     ctx = torch.randn(len(TARGETS), 7)
     ids, lengths = pad_batch(TARGETS)
     with torch.no_grad():

@@ -34,6 +34,9 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
                         "0 = none, as the original)")
     p.add_argument("--topic-captions", type=int, default=topics.captions,
                    help=f"nearest captions whose content words are the topic (default {topics.captions})")
+    p.add_argument("--topic-min-captions", type=int, default=topics.min_captions,
+                   help="of those, how many must hold a word for it to be a topic word "
+                        f"(default {topics.min_captions})")
     p.add_argument("--lyric", action="store_true", help="a line per ','-separated piece, as the original's lyric mode")
     p.add_argument("--decoder", required=True, help="decoder model directory, or its id under WS/models")
     p.add_argument("--encoder", help="skip-thought encoder of the styles and caption vectors (default: the one the "
@@ -57,7 +60,8 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
 def run_stories(args: argparse.Namespace, beam_args: list[str]) -> None:
     models = stories.resolve_models(args.workspace, args.decoder, args.index, args.encoder, args.cnn, args.weights)
     params = StoryParams(args.style, args.caption_style, args.k, search_options(args, DEFAULT_BEAM), args.lyric,
-                         TopicParams(args.topic_bonus, args.topic_captions))
+                         TopicParams(args.topic_bonus, args.topic_captions,
+                                     args.topic_min_captions))
     job = stories.JobParams(args.shard_size, args.image_batch, args.story_batch, args.device)
     report = stories.run(args.images, args.out, args.workspace, models, params, job, beam_args,
                          gallery=not args.no_gallery)

@@ -112,7 +112,8 @@ class Storyteller:
         bonus = None
         if topics.bonus:
             texts = [[c["text"] for c in row[: topics.captions]] for row in nearest]
-            bonus = self.topic_words.bonus(texts, topics.bonus).to(next(self.decoder.parameters()).device)
+            device = next(self.decoder.parameters()).device
+            bonus = self.topic_words.bonus(texts, topics.bonus, topics.min_captions).to(device)
         stories = decode_texts(self.decoder, self.words, shifted, self.params.search, self.params.lyric, seeds,
                                bonus)
         out = []

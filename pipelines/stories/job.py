@@ -16,7 +16,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import apache_beam as beam
@@ -136,7 +136,7 @@ def stage_params(models: StoryModels, params: StoryParams, shard_size: int) -> d
         "cnn": models.cnn, "cnn_code": images.model_code_version(models.cnn),
         "cnn_weights": file_fingerprint(cnn_weights)["sha256"],
         "k": params.k, "search": params.search.settings(), "lyric": params.lyric, "shard_size": shard_size,
-        "topics": {"bonus": params.topics.bonus, "captions": params.topics.captions},
+        "topics": asdict(params.topics),
     }
 
 

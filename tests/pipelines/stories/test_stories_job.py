@@ -44,7 +44,7 @@ from tests.tiny_models import random_encoder
 PHOTOS = SHARED_DATA / "images" / "flickr8k_1000"
 SEARCH = SearchOptions(beam_width=3, max_len=12)
 K = 10
-TOPIC_BONUS, TOPIC_CAPTIONS = 4.0, 3
+TOPIC_BONUS, TOPIC_CAPTIONS = 4.0, 3  # and a topic word needs one of the 3 (random models retrieve anything)
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +90,7 @@ def told(built, photos, tmp_path_factory):
     code = main(["stories", "--images", str(listing), "--style", "long", "--decoder", "tiny-dec", "--k", str(K),
                  "--search", "normalized", "--beam-width", "3", "--max-len", "12", "--shard-size", "4",
                  "--topic-bonus", str(TOPIC_BONUS), "--topic-captions", str(TOPIC_CAPTIONS),
+                 "--topic-min-captions", "1",
                  "--workspace", str(workspace),
                  "--out", str(out), *IN_PROCESS])
     assert code == 0
@@ -142,7 +143,7 @@ def test_rerun_skips_and_a_lost_shard_is_rewritten_alone(built, photos, told):
     workspace, _ = built
     listing, _, _ = photos
     models = stories.resolve_models(workspace, "tiny-dec", None, None, None, None)
-    params = StoryParams("long", k=K, search=SEARCH, topics=TopicParams(TOPIC_BONUS, TOPIC_CAPTIONS))
+    params = StoryParams("long", k=K, search=SEARCH, topics=TopicParams(TOPIC_BONUS, TOPIC_CAPTIONS, 1))
     job = stories.JobParams(shard_size=4)
     again = stories.run(str(listing), told, workspace, models, params, job, IN_PROCESS)
     assert again.stage.start is StageStart.DONE and again.stage.shards_run == 0

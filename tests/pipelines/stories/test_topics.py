@@ -19,6 +19,15 @@ def test_weights_are_shares_of_captions_over_lowercase_content_words():
     assert named == pytest.approx({"dog": 2 / 3, "runs": 1 / 3, "grass": 1 / 3, "red": 1 / 3, "ball": 1 / 3})
 
 
+def test_a_topic_word_needs_min_captions():
+    topics = TopicWords(WORDS)
+    weights = topics.weights(["A dog runs on the grass .", "The dog , a red ball .", "Dogs play ."], min_captions=2)
+    assert {WORDS[i]: share for i, share in weights.items()} == pytest.approx({"dog": 2 / 3})
+    bonus = topics.bonus([["a dog", "a red dog", "red grass"]], 3.0, min_captions=2)
+    assert bonus[0, WORDS.index("dog")] == 2.0 and bonus[0, WORDS.index("red")] == 2.0
+    assert bonus[0, WORDS.index("grass")] == 0
+
+
 def test_bonus_rows_scale_shares_by_the_strength():
     bonus = TopicWords(WORDS).bonus([["a dog"], ["red grass", "red ball"], []], 6.0)
     assert bonus.shape == (3, len(WORDS))
@@ -62,3 +71,5 @@ def test_topic_params_are_checked():
         TopicParams(captions=0)
     with pytest.raises(ValueError, match="topic bonus"):
         TopicParams(bonus=float("nan"))
+    with pytest.raises(ValueError, match=r"topic captions \(3\) >= the captions a topic word needs \(4\)"):
+        TopicParams(captions=3, min_captions=4)

@@ -167,7 +167,7 @@ def _search(step: StepFn, states: torch.Tensor, options: SearchOptions, eos: int
         prev = tokens[:, -1] if t else torch.full((len(owner),), START, dtype=torch.long, device=device)
         log_probs, states = step(prev, states)
         candidates = costs[:, None] - log_probs.float()
-        if bonus is not None:
+        if bonus is not None and t:  # the first word stays the model's: a capitalised sentence start
             candidates -= unused_bonus(bonus, owner, tokens)
         ban_tokens(candidates, tokens, t, options, eos, unk)
         cost, row, word = _best_per_context(candidates, owner, n, k, k if original else 2 * k)

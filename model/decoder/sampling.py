@@ -69,7 +69,8 @@ def _sample(step: StepFn, states: torch.Tensor, options: SearchOptions, uniforms
         if not torch.isfinite(costs).any(dim=1).all():
             context = int(owner[~torch.isfinite(costs).any(dim=1)][0])
             raise ValueError(f"context {context}: every token is banned or impossible at step {t}")
-        logits = -costs if bonus is None else unused_bonus(bonus, owner, tokens) - costs
+        # The first word stays the model's (a capitalised sentence start); topic words come after it.
+        logits = -costs if bonus is None or not t else unused_bonus(bonus, owner, tokens) - costs
         word = _draw(logits / options.temperature, options.top_p, uniforms[owner, t])
         log_prob = log_prob + log_probs.gather(1, word[:, None])[:, 0]
         tokens = torch.cat([tokens, word[:, None]], dim=1)

@@ -3,12 +3,13 @@
 The decoder hears its photo only through one vector, the mean of a hundred captions' skip-thought vectors
 shifted into a book's style, and a small decoder trained on novels turns it into prose about anything.
 Weighted decoding (Ghazvininejad et al. 2017, See et al. 2019) adds a bonus to chosen words at every
-step; here the words are the content words of the image's `captions` nearest captions, each weighted by
-the share of those captions that hold it, so "dog" in 16 of 20 captions is pushed harder than "grass" in
-three, and a word only one caption holds is left alone. A word's bonus ends once the text holds it
-(`unused_bonus` in model/decoder/beam_search.py): the story names the dog, then goes on as prose. Only
-lower-case alphabetic words of the decoder's vocabulary that are not stopwords take a bonus, so
-punctuation, names and function words keep the model's odds.
+step (here from the second on, so a story opens as the model would); the words are the content words of
+the image's `captions` nearest captions, each weighted by the share of those captions that hold it, so
+"dog" in 16 of 20 captions is pushed harder than "grass" in three, and a word only one caption holds is
+left alone. A word's bonus ends once the text holds it (`unused_bonus` in model/decoder/beam_search.py):
+the story names the dog, then goes on as prose. Only lower-case alphabetic words of the decoder's
+vocabulary that are not stopwords take a bonus, so punctuation, names and function words keep the
+model's odds.
 """
 
 from collections import Counter

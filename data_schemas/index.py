@@ -25,6 +25,7 @@ INDEX_CAPTIONS = pa.schema(
         pa.field(CORPUS, pa.string(), nullable=False),
         # Shard file name (part-SSSSS-of-NNNNN.parquet) shared by the corpus and its vector folders.
         pa.field(SHARD, pa.string(), nullable=False),
+        # The caption's row in that shard; with duplicates merged, rows of dropped captions are skipped.
         pa.field(ROW, pa.int32(), nullable=False),
         pa.field(CAPTION_ID, pa.string(), nullable=False),
         # The image the caption was written for (not the image it is retrieved for).

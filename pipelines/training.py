@@ -22,7 +22,10 @@ from data_schemas.workspace import Workspace
 from model.cnn.registry import DEFAULT_CNN
 from model.decoder.train import DecoderRecipe, PassageData, train_decoder
 from model.skipthought.train import EncoderRecipe, train_encoder
+from model.vse.files import save_vse
+from model.vse.fuse import fuse_models
 from model.vse.train import VSERecipe, join_pairs, train_vse
+from model.vse.zero_shot_build import build_zero_shot
 from model.words.files import WordVectors, read_word_vectors, save_word_vectors
 from model.words.train import WordsRecipe, train_word_vectors
 from pipelines.core.manifest import read_meta
@@ -231,3 +234,29 @@ def train_words_in_workspace(workspace: Path, corpora: list[str], recipe: WordsR
     provenance = {"corpora": corpora, "inputs": data.inputs, "exclude_split": exclude_split, "metrics": metrics}
     save_word_vectors(model_dir, vectors, {"recipe": asdict(recipe), "provenance": provenance})
     return Trained(name, model_dir, metrics)
+
+
+def build_zero_shot_in_workspace(workspace: Path, words: str, captions: list[str], labels: Path,
+                                 cnn: str = DEFAULT_CNN, cnn_weights: str | None = None, top_classes: int = 10,
+                                 name: str | None = None) -> Trained:
+    """The zero-shot joint space (model/vse/zero_shot.py) of a words model and a CNN's classifier, to
+    models/NAME (default: zero-shot-CNN); its common component comes from the caption corpora's texts."""
+    ws = Workspace(workspace)
+    words_dir = ws.resolve_model(words, "words")
+    name = f"zero-shot-{cnn}" if name is None else name
+    model_dir = ws.model(name)
+    data = read_token_lists(ws, captions)
+    model, vocabulary = build_zero_shot(read_word_vectors(words_dir), cnn, cnn_weights, labels, data.lists,
+                                        top_classes, {"captions": captions, "inputs": data.inputs})
+    save_vse(model_dir, model, vocabulary)
+    return Trained(name, model_dir, {"classes_with_vectors": model.config.provenance["classes_with_vectors"],
+                                     "classes": model.config.n_classes, "words": len(vocabulary)})
+
+
+def fuse_in_workspace(workspace: Path, vse: str, zero_shot: str, weight: float, name: str | None = None) -> Trained:
+    """VSE at weight w and the zero-shot space at 1 - w as one model, to models/NAME (default: fused-VSE)."""
+    ws = Workspace(workspace)
+    first, second = ws.resolve_model(vse, "vse"), ws.resolve_model(zero_shot, "vse")
+    name = f"fused-{first.name}" if name is None else name
+    config = fuse_models(first, second, weight, ws.model(name))
+    return Trained(name, ws.model(name), {"weight": config.weight, "dim": config.dim})

@@ -9,6 +9,7 @@ from model.skipthought.encoder import SkipThoughtConfig, SkipThoughtEncoder, sif
 from model.skipthought.files import save_encoder
 from model.vse.embedding import VisualSemanticEmbedding, VSEConfig
 from model.vse.files import save_vse
+from model.vse.zero_shot import ZeroShotConfig, ZeroShotEmbedding
 
 VSE_WORDS = ["<eos>", "UNK", "a", "dog", "runs", ".", "café", "two", "cats"]
 
@@ -30,4 +31,19 @@ def random_vse(out: Path, words: list[str] = VSE_WORDS, dim_image: int = 12, dim
                seed: int = 0) -> Path:
     torch.manual_seed(seed)
     save_vse(out, VisualSemanticEmbedding(VSEConfig(len(words), dim_image, dim_word, dim)), words)
+    return out
+
+
+def random_zero_shot(out: Path, words: list[str] = VSE_WORDS, dim_image: int = 12, dim: int = 6, n_classes: int = 5,
+                     seed: int = 0) -> Path:
+    """A zero-shot model folder with random word vectors, classifier and class vectors."""
+    generator = torch.Generator().manual_seed(seed)
+    model = ZeroShotEmbedding(ZeroShotConfig(len(words), dim_image, n_classes, dim, top_classes=2,
+                                             provenance={"cnn": "efficientnet-lite0"}))
+    with torch.no_grad():
+        for name in ("words", "classifier_weight", "class_vectors"):
+            getattr(model, name).copy_(torch.randn(getattr(model, name).shape, generator=generator))
+        model.word_weights.fill_(1.0)
+        model.common.copy_(torch.nn.functional.normalize(torch.randn(dim, generator=generator), dim=0))
+    save_vse(out, model, words)
     return out

@@ -1,8 +1,9 @@
 """`storyteller demo`: the end-to-end flow on the shared data with the models the repository ships
 (trained/), on embedded defaults (Beam in process, Prefect without a server).
 
-It trains nothing: corpora, the romance and caption styles, image features for a sample of the Flickr8k
-photos, the caption index and their stories all come from the shipped encoder, VSE and decoder.
+It trains nothing: the corpora (the romance novels; the Flickr8k, COCO val2017 and Multi30k captions), the
+romance and caption styles, image features for a sample of the Flickr8k photos, the caption index over the
+three caption sets and their stories all come from the shipped encoder, VSE and decoder.
 """
 
 import argparse

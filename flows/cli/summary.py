@@ -56,7 +56,8 @@ def models_table(workspace: Path) -> str:
             quality = (f"test R@1/5/10 i2t {test['i2t']['r1']:.0f}/{test['i2t']['r5']:.0f}/{test['i2t']['r10']:.0f} "
                        f"t2i {test['t2i']['r1']:.0f}/{test['t2i']['r5']:.0f}/{test['t2i']['r10']:.0f} "
                        f"({test['images']} images)") if test else ""
-            rows.append([path.parent.name, "vse", config["dim_word"], config["dim"], quality])
+            kind = f"vse/{config.get('kind', 'gru')}"
+            rows.append([path.parent.name, kind, config.get("dim_word", ""), config["dim"], quality])
         else:
             history = metrics.get("history") or [{}]
             nll = history[-1].get("val_nll_per_token")

@@ -1,4 +1,5 @@
-"""`storyteller convert vse`, `storyteller embed` and `storyteller train vse`."""
+"""`storyteller convert vse`, `storyteller embed`, `storyteller train vse` and `storyteller build
+zero-shot|fused` (joint spaces made without training, or from two others)."""
 
 import argparse
 from pathlib import Path
@@ -10,7 +11,7 @@ from model.vse.api import VSEEncoder, embed_feature_file
 from model.vse.original import convert_vse
 from model.vse.train import VSERecipe
 from pipelines import encode
-from pipelines.training import train_vse_in_workspace
+from pipelines.training import build_zero_shot_in_workspace, fuse_in_workspace, train_vse_in_workspace
 
 
 def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersAction,
@@ -19,6 +20,57 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
     _add_convert(converts)
     _add_embed(commands, epilog)
     _add_train(trains)
+    builds = commands.add_parser("build", help="make a joint space without training").add_subparsers(
+        dest="what", required=True)
+    _add_build_zero_shot(builds)
+    _add_build_fused(builds)
+
+
+def _add_build_zero_shot(builds: argparse._SubParsersAction) -> None:
+    p = builds.add_parser(
+        "zero-shot", help="a VSE-like model from word vectors and the CNN's ImageNet classifier (ConSE)",
+        description="Image side: the probability-weighted mean of the word vectors of the CNN's likeliest class "
+                    "names; caption side: the SIF mean of the caption's word vectors. No image-caption pairs are "
+                    "needed, so it holds on photos unlike any a trained VSE saw. Writes WS/models/NAME.")
+    p.add_argument("--words", required=True, help="words model id or folder (made by `storyteller train words`)")
+    p.add_argument("--captions", required=True,
+                   help="caption corpus name(s), comma-separated: their texts give SIF's common component")
+    p.add_argument("--labels", type=Path, required=True,
+                   help="class names, one line per class (ImageNet: ../shared/data/weights/imagenet_labels/"
+                        "imagenet_labels.txt, whose first line is `background`)")
+    p.add_argument("--workspace", type=Path, required=True, help="root folder of all artifacts")
+    p.add_argument("--cnn", default=DEFAULT_CNN, help="the CNN whose classifier and features it reads")
+    p.add_argument("--cnn-weights", help="the CNN's state dict (default: the installed package's)")
+    p.add_argument("--top-classes", type=int, default=10, help="classes mixed into an image's vector")
+    p.add_argument("--name", help="model id (default: zero-shot-<cnn>)")
+    p.set_defaults(run=run_build_zero_shot)
+
+
+def run_build_zero_shot(args: argparse.Namespace, beam_args: list[str]) -> None:
+    built = build_zero_shot_in_workspace(args.workspace, args.words, args.captions.split(","), args.labels,
+                                         args.cnn, args.cnn_weights, args.top_classes, args.name)
+    metrics = built.metrics
+    print(f"wrote {built.model_dir}: zero-shot, {metrics['words']:,} words, {metrics['classes_with_vectors']} of "
+          f"{metrics['classes']} classes with a vector")
+
+
+def _add_build_fused(builds: argparse._SubParsersAction) -> None:
+    p = builds.add_parser(
+        "fused", help="a trained VSE and a zero-shot model as one (score = w cos_vse + (1 - w) cos_zero_shot)",
+        description="Both models must read the same CNN features and vocabulary (train the VSE with "
+                    "--vocabulary word-vectors and the zero-shot model's words model). Writes WS/models/NAME.")
+    p.add_argument("--vse", required=True, help="VSE model id or folder (weight w)")
+    p.add_argument("--zero-shot", required=True, help="zero-shot model id or folder (weight 1 - w)")
+    p.add_argument("--weight", type=float, default=0.5, help="w, the VSE's share of the score (bench/retrieval.py)")
+    p.add_argument("--workspace", type=Path, required=True, help="root folder of all artifacts")
+    p.add_argument("--name", help="model id (default: fused-<vse>)")
+    p.set_defaults(run=run_build_fused)
+
+
+def run_build_fused(args: argparse.Namespace, beam_args: list[str]) -> None:
+    built = fuse_in_workspace(args.workspace, args.vse, args.zero_shot, args.weight, args.name)
+    print(f"wrote {built.model_dir}: fused, weight {built.metrics['weight']} on {args.vse}, "
+          f"{built.metrics['dim']}-d")
 
 
 def _add_convert(converts: argparse._SubParsersAction) -> None:
@@ -84,6 +136,10 @@ def run_train(args: argparse.Namespace, beam_args: list[str]) -> None:
     print(f"{data['captions_in']} captions, {data['captions_without_features']} without image features (left out); "
           f"{data['images_in']} images, {data['images_without_captions']} without captions, "
           f"{data['images_nonfinite']} with NaN/inf features (left out)")
+    if test is None:
+        print(f"model {result.name}: {metrics['steps']} steps, {metrics['epochs_completed']} epochs on every image "
+              "(no test split)")
+        return
     print(f"model {result.name}: {metrics['steps']} steps, best epoch {metrics['best_epoch']}; test split of "
           f"{test['images']} images, {test['captions']} captions:")
     print(table(["direction", "R@1", "R@5", "R@10", "medr"],

@@ -15,16 +15,22 @@ ENCODER, VSE, DECODER = "skipthought-uni-novels", "vse-flickr8k-1000", "decoder-
 
 def demo_parameters(data: Path, workspace: Path, photos: Path, models: Path, search: str,
                     beam_width: int) -> dict[str, Any]:
-    """The romance novels and the Flickr8k captions (40 k: the caption style and the index) with the
-    shipped models; the photos of the list file PHOTOS get features and stories, told by SEARCH (the
-    beam searches at BEAM_WIDTH)."""
-    for folder in (data / "novels" / "romance", data / "captions" / "flickr8k", models / DECODER):
+    """The romance novels and the Flickr8k, COCO val2017 and Multi30k captions (the caption style and the
+    index over the three caption sets, 183 k distinct captions) with the shipped models; the photos of the
+    list file PHOTOS get features and stories, told by SEARCH (the beam searches at BEAM_WIDTH)."""
+    captions = data / "captions"
+    for folder in (data / "novels" / "romance", captions / "flickr8k", captions / "coco2017",
+                   captions / "multi30k" / "task2" / "raw", models / DECODER):
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder} is missing: the demo needs ../shared beside the repository and "
                                     "the shipped models in trained/")
-    captions = data / "captions"
     flickr8k = CorpusSource("flickr8k", str(captions / "flickr8k" / "Flickr8k.token.txt.gz"),
                             caption_params=CaptionParams("flickr8k"))
+    # Named as `make models` names them; `make bench` reads the index flickr8k+coco+multi30k.
+    coco = CorpusSource("coco", str(captions / "coco2017" / "captions_val2017.json.gz"),
+                        caption_params=CaptionParams("coco"))
+    multi30k = CorpusSource("multi30k", str(captions / "multi30k" / "task2" / "raw" / "*.en.gz"),
+                            caption_params=CaptionParams("multi30k"))
     options = SearchOptions.for_mode(search, beam_width=None if search == "sample" else beam_width)
     return {
         "workspace": workspace,
@@ -34,4 +40,5 @@ def demo_parameters(data: Path, workspace: Path, photos: Path, models: Path, sea
         "telling": Telling(workspace / "stories", StoryParams(BOOK_STYLE, CAPTION_STYLE, k=100, search=options)),
         "models": Models(encoder=str(models / ENCODER), vse=str(models / VSE), decoder=str(models / DECODER)),
         "styles": Styles(book=BOOK_STYLE, book_min_tokens=100, caption=CAPTION_STYLE),
+        "index_captions": [flickr8k, coco, multi30k],
     }

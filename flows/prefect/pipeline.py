@@ -1,6 +1,6 @@
 """The whole system as one flow, each stage a subflow (reference e at corpus scale):
 
-    novels, captions -> corpora -> [train encoder] -> encode -> styles
+    novels, captions (+ more caption sets) -> corpora -> [train encoder] -> encode -> styles
     images -> features -> [train VSE] -> caption index;  [train decoder]  -> bulk stories
 
 A model given by id or folder is used as it is; a model left out is trained with its recipe. Every
@@ -57,7 +57,8 @@ class Models:
 @dataclass(frozen=True)
 class Styles:
     """The book style b over the novels' passages (the original's romance: more than 100 tokens) and the
-    caption style c over the captions; stories shift each image's caption mean by b - c."""
+    caption style c over the captions of every indexed corpus; stories shift each image's caption mean by
+    b - c."""
 
     book: str = "book"
     book_min_tokens: int | None = None
@@ -145,12 +146,30 @@ def _corpus(run: Subflows | CacheLookups, corpus: CorpusSource, workspace: Path,
                      workspace=workspace, params=corpus.novel_params, beam_args=beam_args)
 
 
+def _indexed(captions: CorpusSource, index_captions: list[CorpusSource] | None) -> list[CorpusSource]:
+    """The index's caption corpora, `captions` first; a ValueError, before any work, for one the stages
+    cannot build or that would be built twice under one name."""
+    given = index_captions or []
+    for corpus in [captions, *given]:
+        if not corpus.caption_params:
+            raise ValueError(f"caption corpus {corpus.name!r} ({corpus.source}): give `caption_params` with the "
+                             "caption file format")
+    names = [corpus.name for corpus in given]
+    if repeated := sorted({name for name in names if names.count(name) > 1}):
+        raise ValueError(f"index_captions: {repeated} named more than once: give each caption corpus its own name")
+    if clash := [corpus.name for corpus in given if corpus.name == captions.name and corpus != captions]:
+        raise ValueError(f"index_captions: {clash[0]!r} is the name of `captions` but with another source or "
+                         "format: rename it, or give it as `captions` is")
+    return [captions, *(corpus for corpus in given if corpus.name != captions.name)]
+
+
 def _stages(run: Subflows | CacheLookups, workspace: Path, novels: list[CorpusSource], captions: CorpusSource,
-            photos: Images, telling: Telling, models: Models, styles: Styles, device: str,
-            beam_args: list[str] | None) -> tuple[list[StageSummary], str]:
-    """Every stage in order, each through `run`; their summaries and the encoder's folder."""
-    books = [corpus.name for corpus in novels]
-    done = [_corpus(run, corpus, workspace, beam_args) for corpus in [*novels, captions]]
+            indexed: list[CorpusSource], photos: Images, telling: Telling, models: Models, styles: Styles,
+            device: str, beam_args: list[str] | None) -> tuple[list[StageSummary], str]:
+    """Every stage in order, each through `run`; their summaries and the encoder's folder. INDEXED are the
+    index's caption corpora, `captions` first (see `_indexed`)."""
+    books, caption_corpora = [corpus.name for corpus in novels], [corpus.name for corpus in indexed]
+    done = [_corpus(run, corpus, workspace, beam_args) for corpus in [*novels, *indexed]]
     encoder = models.encoder
     if encoder is None:
         done.append(run.stage(stages.train_encoder_flow, tasks.train_encoder_model, corpora=books, workspace=workspace,
@@ -159,11 +178,12 @@ def _stages(run: Subflows | CacheLookups, workspace: Path, novels: list[CorpusSo
     encoder_dir = str(Workspace(workspace).resolve_model(encoder, "encoder"))
     params = encode.EncodeParams(encoder_dir, device=device)
     done += [run.stage(stages.encode_flow, tasks.encode_corpus, params=params, corpus=corpus.name, kind=corpus.kind,
-                       workspace=workspace, beam_args=beam_args) for corpus in [*novels, captions]]
+                       workspace=workspace, beam_args=beam_args) for corpus in [*novels, *indexed]]
     done.append(run.stage(stages.style_flow, tasks.compute_style, name=styles.book, corpora=books, kind="passages",
                           encoder=encoder_dir, workspace=workspace, min_tokens=styles.book_min_tokens,
                           beam_args=beam_args))
-    done.append(run.stage(stages.style_flow, tasks.compute_style, name=styles.caption, corpora=[captions.name],
+    # The stories retrieve captions from every indexed corpus, so c is their mean over all of them.
+    done.append(run.stage(stages.style_flow, tasks.compute_style, name=styles.caption, corpora=caption_corpora,
                           kind="captions", encoder=encoder_dir, workspace=workspace, beam_args=beam_args))
     done.append(run.stage(stages.features_flow, tasks.image_features, images_arg=photos.images,
                           dataset=photos.dataset, workspace=workspace, params=photos.features, beam_args=beam_args))
@@ -173,15 +193,15 @@ def _stages(run: Subflows | CacheLookups, workspace: Path, novels: list[CorpusSo
                               captions_corpus=captions.name, workspace=workspace, recipe=models.vse_recipe,
                               cnn=photos.features.cnn))
         vse = _model(done[-1])
-    indexed = run.stage(stages.index_flow, tasks.caption_index, vse=vse, corpora=[captions.name], workspace=workspace,
-                        params=telling.index_params, device=device, beam_args=beam_args)
-    done.append(indexed)
+    index_summary = run.stage(stages.index_flow, tasks.caption_index, vse=vse, corpora=caption_corpora,
+                              workspace=workspace, params=telling.index_params, device=device, beam_args=beam_args)
+    done.append(index_summary)
     decoder = models.decoder
     if decoder is None:
         done.append(run.stage(stages.train_decoder_flow, tasks.train_decoder_model, corpora=books,
                               encoder=encoder_dir, workspace=workspace, recipe=models.decoder_recipe))
         decoder = _model(done[-1])
-    story_models = StoryModelNames(decoder, index=indexed.details["folder"], encoder=encoder_dir,
+    story_models = StoryModelNames(decoder, index=index_summary.details["folder"], encoder=encoder_dir,
                                    cnn=photos.features.cnn, cnn_weights=photos.features.weights)
     done.append(run.stories(images_arg=photos.story_images or photos.images, out=telling.out, workspace=workspace,
                             models=story_models, params=telling.params, job=telling.job, beam_args=beam_args))
@@ -190,17 +210,21 @@ def _stages(run: Subflows | CacheLookups, workspace: Path, novels: list[CorpusSo
 
 @flow(name="storyteller-pipeline")
 def pipeline_flow(workspace: Path, novels: list[CorpusSource], captions: CorpusSource, photos: Images,
-                  telling: Telling, models: Models | None = None, styles: Styles | None = None, device: str = "auto",
+                  telling: Telling, models: Models | None = None, styles: Styles | None = None,
+                  index_captions: list[CorpusSource] | None = None, device: str = "auto",
                   beam_args: list[str] | None = None) -> list[StageSummary]:
-    """Corpora, encoder, styles, image features, VSE, caption index, decoder and stories, in one run."""
+    """Corpora, encoder, styles, image features, VSE, caption index, decoder and stories, in one run.
+
+    `captions` trains the VSE; the caption index and the caption style cover `captions` and every corpus of
+    `index_captions` (default: `captions` alone; one with the name of `captions` is that corpus), each built
+    and encoded like `captions`. The index is named after its corpora joined by "+", `captions` first."""
     models, styles = models or Models(), styles or Styles()
-    if not captions.caption_params:
-        raise ValueError(f"captions {captions.name!r}: give `caption_params` with the caption file format")
+    indexed = _indexed(captions, index_captions)
     if telling.params.style != styles.book or telling.params.caption_style != styles.caption:
         raise ValueError(f"stories shift by style {telling.params.style!r} - {telling.params.caption_style!r} but "
                          f"the flow builds {styles.book!r} - {styles.caption!r}: name the same styles")
     logger = get_run_logger()
-    arguments = (workspace, novels, captions, photos, telling, models, styles, device, beam_args)
+    arguments = (workspace, novels, captions, indexed, photos, telling, models, styles, device, beam_args)
     try:
         done, encoder_dir = _stages(CacheLookups(), *arguments)
         logger.info("every stage is up to date: answered from cache, no subflow started")

@@ -161,8 +161,9 @@ def train_vse_model(features: str, captions_corpus: str, workspace: Path, recipe
     started = time.monotonic()
     trained = train_vse_in_workspace(Path(workspace), features, captions_corpus, recipe or VSERecipe(), cnn, name)
     metrics, test = trained.metrics, trained.metrics["test"]
+    recall = {"r@1 i2t": test["i2t"]["r1"], "r@1 t2i": test["t2i"]["r1"]} if test else {}
     return _trained(f"train vse {trained.name}", trained.model_dir, metrics["data"]["captions_in"], started,
-                    {"steps": metrics["steps"], "r@1 i2t": test["i2t"]["r1"], "r@1 t2i": test["t2i"]["r1"]})
+                    {"steps": metrics["steps"], **recall})
 
 
 @task(name="index", **STAGE_TASK, cache_key_fn=keyed_on(lambda p: [

@@ -18,6 +18,8 @@ from torch import nn
 
 from model.skipthought.encoder import final_states, reference_gru
 
+GRU = "gru"
+
 
 @dataclass
 class VSEConfig:
@@ -26,6 +28,7 @@ class VSEConfig:
     dim_word: int = 300
     dim: int = 1024  # joint space
     provenance: dict = field(default_factory=dict)  # where the weights came from, recipe, metrics
+    kind: str = GRU  # which joint space a VSE model directory holds (model/vse/files.py)
 
     def to_json(self) -> dict:
         return asdict(self)

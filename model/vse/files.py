@@ -1,42 +1,73 @@
-"""The VSE model directory: config.json (`"family": "vse"` and the VSEConfig fields), weights.pt
-(state dict) and vocab.txt (line i = the word of embedding row i; 0 `<eos>`, 1 `UNK`)."""
+"""The VSE model directory: config.json (`"family": "vse"`, the joint space's `kind` and its config
+fields), weights.pt (state dict) and vocab.txt (line i = the word of embedding row i; 0 `<eos>`, 1 `UNK`).
+
+Three kinds share the format, so the caption index, retrieval and the story job take any of them:
+`gru` (the trained VSE, model/vse/embedding.py; a config without `kind` is one), `zero-shot` (ConSE over
+word vectors, model/vse/zero_shot.py) and `fused` (a weighted pair of the two, model/vse/fused.py).
+"""
 
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from data_schemas.atomic import atomic_path
 from model.families import VSE, read_family_config, write_family_config
 from model.skipthought.files import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, read_vocabulary, write_vocabulary
-from model.vse.embedding import VisualSemanticEmbedding, VSEConfig
+from model.vse.embedding import GRU, VisualSemanticEmbedding, VSEConfig
+from model.vse.fused import FUSED, FusedConfig, FusedEmbedding
+from model.vse.zero_shot import ZERO_SHOT, ZeroShotConfig, ZeroShotEmbedding
+
+KINDS = (GRU, ZERO_SHOT, FUSED)
+AnyVSEConfig = VSEConfig | ZeroShotConfig | FusedConfig
 
 
-def read_vse_config(model_dir: Path) -> VSEConfig:
-    return VSEConfig(**read_family_config(model_dir, VSE, "VSE"))
+def config_from_fields(fields: dict, source: Path | str) -> AnyVSEConfig:
+    kind = fields.get("kind", GRU)
+    classes = {GRU: VSEConfig, ZERO_SHOT: ZeroShotConfig, FUSED: FusedConfig}
+    if kind not in classes:
+        raise ValueError(f"{source}: unknown VSE kind {kind!r}; expected one of {list(KINDS)}")
+    try:
+        return classes[kind](**{**fields, "kind": kind})
+    except TypeError as error:
+        raise ValueError(f"{source}: the fields do not make a {kind} VSE config ({error})") from None
 
 
-def write_vse_config(model_dir: Path, config: VSEConfig) -> None:
+def read_vse_config(model_dir: Path) -> AnyVSEConfig:
+    return config_from_fields(read_family_config(model_dir, VSE, "VSE"), Path(model_dir) / CONFIG_FILE)
+
+
+def write_vse_config(model_dir: Path, config: AnyVSEConfig) -> None:
     write_family_config(model_dir, VSE, config.to_json())
 
 
-def vse_for_inference(model_dir: Path) -> VisualSemanticEmbedding:
+def module_for(config: AnyVSEConfig, source: Path | str = "") -> nn.Module:
+    """The untrained module of a config; a fused one holds its two parts' modules."""
+    if isinstance(config, FusedConfig):
+        parts = [module_for(config_from_fields(config.parts[key], f"{source} (part {key})"), source)
+                 for key in ("a", "b")]
+        return FusedEmbedding(config, *parts)
+    return ZeroShotEmbedding(config) if isinstance(config, ZeroShotConfig) else VisualSemanticEmbedding(config)
+
+
+def vse_for_inference(model_dir: Path) -> nn.Module:
     """The model with untrained weights: Beam RunInference's model factory loads weights.pt into it."""
     config = read_vse_config(model_dir)
     words = read_vocabulary(Path(model_dir)).words
     if len(words) != config.n_words:
         raise ValueError(f"{Path(model_dir) / VOCAB_FILE} has {len(words)} lines but {CONFIG_FILE} says "
                          f"n_words = {config.n_words}")
-    return VisualSemanticEmbedding(config)
+    return module_for(config, Path(model_dir) / CONFIG_FILE)
 
 
-def load_vse(model_dir: Path, device: str | torch.device = "cpu") -> VisualSemanticEmbedding:
+def load_vse(model_dir: Path, device: str | torch.device = "cpu") -> nn.Module:
     """The model with its weights, on `device`, in eval mode."""
     model = vse_for_inference(model_dir)
     model.load_state_dict(torch.load(Path(model_dir) / WEIGHTS_FILE, map_location="cpu", weights_only=True))
     return model.to(device).eval()
 
 
-def save_vse(model_dir: Path, model: VisualSemanticEmbedding, words: list[str]) -> None:
+def save_vse(model_dir: Path, model: nn.Module, words: list[str]) -> None:
     """Write a complete model directory; config.json last, so its presence means the rest is there."""
     model_dir = Path(model_dir)
     if len(words) != model.config.n_words:

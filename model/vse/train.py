@@ -38,6 +38,8 @@ from model.vse.metrics import recall_report
 from model.words.embedding import start_embedding
 from model.words.files import WordVectors
 
+VOCABULARIES = ("captions", "word-vectors")
+
 
 @dataclass(frozen=True)
 class VSERecipe:
@@ -52,9 +54,12 @@ class VSERecipe:
     lr: float = option(2e-4, "Adam learning rate")
     grad_clip: float = option(2.0, "global gradient-norm limit")
     max_len: int = option(100, "leave out training captions this long or longer (maxlen_w)")
-    min_count: int = option(1, "rarer training words become UNK")
-    test_images: int = option(100, "images held out for the final test")
-    val_images: int = option(100, "images held out to pick the best epoch")
+    min_count: int = option(1, "rarer training words become UNK (vocabulary captions)")
+    vocabulary: str = option("captions", "captions: the training captions' words; word-vectors: every word of "
+                             "word_vectors, embeddings frozen, so a caption word no training caption held still "
+                             "means what its vector says", VOCABULARIES)
+    test_images: int = option(100, "images held out for the final test (0: train on all, report no test)")
+    val_images: int = option(100, "images held out to pick the best epoch (0: export the last epoch)")
     max_minutes: float = option(0.0, "stop after this much training and export the best model so far (0 = no limit)")
     seed: int = option(1234, "seeds the split, the initial weights and batch order")
     device: str = option("auto", "where to train (auto: CUDA when present)", DEVICES)
@@ -65,8 +70,12 @@ class VSERecipe:
     def __post_init__(self) -> None:
         if self.loss not in REDUCTIONS:
             raise ValueError(f"--loss must be one of {REDUCTIONS}, got {self.loss!r}")
-        if self.epochs < 1 or self.val_images < 1 or self.test_images < 1:
-            raise ValueError("--epochs, --val-images and --test-images must each be at least 1")
+        if self.vocabulary not in VOCABULARIES:
+            raise ValueError(f"--vocabulary must be one of {VOCABULARIES}, got {self.vocabulary!r}")
+        if self.vocabulary == "word-vectors" and not self.word_vectors:
+            raise ValueError("--vocabulary word-vectors needs --word-vectors WORDS_MODEL")
+        if self.epochs < 1 or self.val_images < 0 or self.test_images < 0:
+            raise ValueError("--epochs must be at least 1, --val-images and --test-images at least 0")
 
 
 @dataclass
@@ -183,12 +192,19 @@ class _VSETask(Task):
         return StepLoss(loss, loss, len(rows))
 
     def evaluate(self, train_loss: float | None) -> dict:
+        if not self.val.ids:  # no validation images: the last epoch is exported
+            return {"train_loss": train_loss}
         return {"validation": evaluate(self.model, self.val, self.device)}
 
     def describe(self, record: dict) -> str:
+        if "validation" not in record:
+            loss = "-" if record["train_loss"] is None else f"{record['train_loss']:.4f}"
+            return f"epoch {record['epoch']}: training loss {loss} (no validation images)"
         return f"validation after epoch {record['epoch']}: {_line(record['validation'])}"
 
-    def figure(self, record: dict) -> float:
+    def figure(self, record: dict) -> float | None:
+        if "validation" not in record:
+            return None
         return -record["validation"]["rsum"]  # the original picked the highest R-sum
 
 
@@ -200,8 +216,11 @@ def train_vse(data: PairData, out_dir: Path, recipe: VSERecipe, provenance: dict
     device = torch_device(recipe.device)
     splits = split_images(data.image_ids, recipe.test_images, recipe.val_images, recipe.seed)
     train_rows = set(splits["train"])
-    words = build_vocabulary([t for t, image in zip(data.captions, data.caption_image, strict=True)
-                              if image in train_rows], recipe.min_count)
+    if recipe.vocabulary == "word-vectors" and word_vectors is not None:
+        words = [EOS, UNK, *(w for w in word_vectors.words if w not in (EOS, UNK))]
+    else:
+        words = build_vocabulary([t for t, image in zip(data.captions, data.caption_image, strict=True)
+                                  if image in train_rows], recipe.min_count)
     vocab = Vocabulary.from_words(words)
     train = make_split(data, splits["train"], vocab, recipe.max_len)
     val, test = make_split(data, splits["val"], vocab), make_split(data, splits["test"], vocab)
@@ -211,6 +230,10 @@ def train_vse(data: PairData, out_dir: Path, recipe: VSERecipe, provenance: dict
     config = VSEConfig(n_words=len(words), dim_image=data.features.shape[1], dim_word=recipe.dim_word, dim=recipe.dim)
     model = VisualSemanticEmbedding(config).to(device)
     provenance = {**provenance, **start_embedding(model.embedding, words, recipe.word_vectors, word_vectors)}
+    if recipe.vocabulary == "word-vectors":
+        # Frozen: training moves only the rows of words its captions hold, which would leave them in another
+        # space than the rest; the GRU learns to read the vectors as they are.
+        model.embedding.weight.requires_grad_(False)
     # torch's Adam with the textbook bias correction. The original's Adam (reference c.4, d.3)
     # corrected with 1 - 0.1^t and 1 - 0.001^t, which made its first updates about 3x larger.
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=recipe.lr)
@@ -218,9 +241,12 @@ def train_vse(data: PairData, out_dir: Path, recipe: VSERecipe, provenance: dict
     outcome = train_loop(_VSETask(model, train, val, recipe, device), model, optimizer, schedule,
                          out_dir / CHECKPOINT, run_identity(recipe, words=words), device)
     state, best = outcome.state, outcome.state["best"]
-    model.load_state_dict(outcome.best_weights)
-    test_report = evaluate(model, test, device)
-    print(f"test (best validation R-sum, epoch {best['epoch']}): {_line(test_report)}", file=sys.stderr)
+    if best is not None:
+        model.load_state_dict(outcome.best_weights)
+    test_report = evaluate(model, test, device) if test.ids else None
+    if test_report is not None:
+        chosen = f"best validation R-sum, epoch {best['epoch']}" if best else "last epoch"
+        print(f"test ({chosen}): {_line(test_report)}", file=sys.stderr)
     metrics = {
         "data": {**data.counts, "images": len(data.image_ids), "captions": len(data.captions),
                  "train_images": len(splits["train"]), "train_captions": len(train.ids),
@@ -230,12 +256,12 @@ def train_vse(data: PairData, out_dir: Path, recipe: VSERecipe, provenance: dict
         "held_out": {"validation": val.image_ids, "test": test.image_ids},
         "steps": state["step"],
         "epochs_completed": state["epoch"],
-        "best_epoch": best["epoch"],
+        "best_epoch": best["epoch"] if best else state["epoch"],
         "stopped_by_time_budget": outcome.stopped_by_time_budget,
         "train_seconds": round(state["seconds"], 1),
         "device": str(device),
         "history": state["history"],
-        "validation": best["validation"],
+        "validation": best["validation"] if best else None,
         "test": test_report,
     }
     model.config.provenance = {**provenance, "recipe": asdict(recipe), "metrics": metrics}

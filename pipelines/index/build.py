@@ -3,12 +3,18 @@
     corpora/<c>/captions --encode job (RunInference, VSE text side)--> vectors/<vse>/<c>/captions
         --> index/<vse>/<name>/captions.faiss    the index, memory-mapped on load
                                captions.parquet  FAISS id -> corpus, shard, row, caption id, image, text
-                               _meta.json        inputs, index choice, probes, measured recall@10, timings
+                               _meta.json        inputs, captions read and merged, index choice, probes,
+                                                 measured recall@10, timings
 
 Embedding reuses the encode job, so it is sharded, resumable and on the GPU when there is one; the
 index is rebuilt only when a vector folder or a parameter changed.
+
+Near-duplicate captions are merged, so a search never returns the same caption twice: Multi30k repeats
+Flickr8k captions word for word, differing only in case, spacing and punctuation ("A dog runs ." and
+"a dog runs."). The first caption of each `duplicate_key` is kept, in corpus, shard and row order.
 """
 
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -43,6 +49,19 @@ class IndexParams:
     target_recall: float = 0.95  # recall@10 against exact search the IVF probe count must reach
     recall_queries: int = 1000  # sample of captions the recall is measured on
     seed: int = 0
+    merge_duplicates: bool = True  # index the first caption of each duplicate_key only
+
+
+@dataclass(frozen=True)
+class Collected:
+    """The kept captions' (N, D) float32 vectors and id map, and how many captions were read."""
+    vectors: np.ndarray
+    id_map: pa.Table
+    read: int
+
+    @property
+    def merged(self) -> int:
+        return self.read - self.id_map.num_rows
 
 
 @dataclass(frozen=True)
@@ -58,41 +77,69 @@ def index_folder(workspace: Path, vse_id: str, name: str) -> Path:
     return Workspace(workspace).index(vse_id, name)
 
 
-def _shard_id_map(corpus: str, corpus_shard: Path, vector_shard: Path, first_id: int) -> tuple[pa.Table, np.ndarray]:
-    """The id map rows and vectors of one shard: the vector shard keeps the corpus shard's rows in
-    order, less the rejected ones, so a filter on ids lines them up (checked, not assumed)."""
+def duplicate_key(text: str) -> str:
+    """What two captions share when they differ only in case, spacing and punctuation: the lower-cased
+    runs of letters and digits (any script), joined by single spaces."""
+    return " ".join(re.findall(r"[^\W_]+", text.lower()))
+
+
+def first_of_each_key(texts: list[str], seen: set[str]) -> np.ndarray:
+    """Positions of the texts whose duplicate key is not in `seen` yet (first one of each); adds their keys."""
+    kept = []
+    for position, text in enumerate(texts):
+        key = duplicate_key(text)
+        if key not in seen:
+            seen.add(key)
+            kept.append(position)
+    return np.array(kept, dtype=np.int64)
+
+
+def _shard_id_map(corpus: str, corpus_shard: Path, vector_shard: Path, first_id: int,
+                  seen: set[str] | None) -> tuple[pa.Table, np.ndarray, int]:
+    """The id map rows and vectors of one shard, less captions whose duplicate key is in `seen` (when
+    merging), and the number of captions read. The vector shard keeps the corpus shard's rows in order,
+    less the rejected ones, so a filter on ids lines them up (checked, not assumed)."""
     vectors = pq.read_table(vector_shard, columns=[col.ID, VECTOR])
     captions = pq.read_table(corpus_shard, columns=[col.ID, col.IMAGE_ID, col.TEXT], schema=CAPTIONS)
     kept = captions.filter(pc.is_in(captions.column(col.ID), value_set=vectors.column(col.ID)))
     if not kept.column(col.ID).equals(vectors.column(col.ID)):
         raise ValueError(f"{vector_shard} does not hold the captions of {corpus_shard} in order; "
                          "rebuild it with `storyteller encode`")
-    count = kept.num_rows
+    read = kept.num_rows
+    # Rows of the vector shard, not renumbered: the id map's `row` is where every text model's
+    # vectors of the caption are (caption_index.caption_vectors, caption_vectors._fill).
+    rows = np.arange(read) if seen is None else first_of_each_key(kept.column(col.TEXT).to_pylist(), seen)
+    picked = kept.take(pa.array(rows, pa.int64()))
+    count = len(rows)
     id_map = pa.table({
         ix.FAISS_ID: pa.array(np.arange(first_id, first_id + count), pa.int64()),
         ix.CORPUS: pa.array([corpus] * count, pa.string()),
         ix.SHARD: pa.array([vector_shard.name] * count, pa.string()),
-        ix.ROW: pa.array(np.arange(count), pa.int32()),
-        ix.CAPTION_ID: kept.column(col.ID),
-        ix.IMAGE_ID: kept.column(col.IMAGE_ID),
-        ix.TEXT: kept.column(col.TEXT),
+        ix.ROW: pa.array(rows, pa.int32()),
+        ix.CAPTION_ID: picked.column(col.ID),
+        ix.IMAGE_ID: picked.column(col.IMAGE_ID),
+        ix.TEXT: picked.column(col.TEXT),
     }, schema=ix.INDEX_CAPTIONS)
-    return id_map, vector_matrix(vectors)
+    return id_map, vector_matrix(vectors)[rows], read
 
 
-def collect_captions(workspace: Path, vse_id: str, corpora: list[str]) -> tuple[np.ndarray, pa.Table]:
-    """Every embedded caption of the corpora: (N, D) float32 vectors and the id map, in corpus order."""
-    maps, matrices, next_id = [], [], 0
+def collect_captions(workspace: Path, vse_id: str, corpora: list[str], merge_duplicates: bool) -> Collected:
+    """The embedded captions of the corpora in corpus, shard and row order, FAISS ids 0..N-1; with
+    `merge_duplicates`, only the first caption of each duplicate key."""
+    maps, matrices, next_id, read = [], [], 0, 0
+    seen: set[str] | None = set() if merge_duplicates else None
     for corpus in corpora:
         corpus_folder = Workspace(workspace).corpus_part(corpus, "captions")
         for vector_shard in shard_paths(Workspace(workspace).vectors(vse_id, corpus, "captions")):
-            id_map, vectors = _shard_id_map(corpus, corpus_folder / vector_shard.name, vector_shard, next_id)
+            id_map, vectors, shard_read = _shard_id_map(corpus, corpus_folder / vector_shard.name, vector_shard,
+                                                        next_id, seen)
             maps.append(id_map)
             matrices.append(vectors)
             next_id += id_map.num_rows
+            read += shard_read
     if not next_id:
         raise ValueError(f"corpora {corpora} have no embedded captions to index")
-    return np.concatenate(matrices), pa.concat_tables(maps)
+    return Collected(np.concatenate(matrices), pa.concat_tables(maps), read)
 
 
 def _write_index_atomic(index, path: Path) -> None:
@@ -123,10 +170,12 @@ def run(vse: str | Path, corpora: list[str], workspace: Path, params: IndexParam
         meta = read_meta(folder)
         return IndexReport(folder, start, meta["captions"], meta, embedded)
     started = time.monotonic()
-    vectors, id_map = collect_captions(workspace, vse_id, corpora)
+    captions = collect_captions(workspace, vse_id, corpora, params.merge_duplicates)
+    vectors, id_map = captions.vectors, captions.id_map
     collected = time.monotonic()
     choice = choose_index(len(vectors), params.exact_max)
-    print(f"[index] {len(vectors):,} captions, {vectors.shape[1]}-d: {choice.factory}", file=sys.stderr)
+    print(f"[index] {len(vectors):,} captions ({captions.read:,} read, {captions.merged:,} duplicates merged), "
+          f"{vectors.shape[1]}-d: {choice.factory}", file=sys.stderr)
     index = build_index(vectors, choice, params.seed)
     built = time.monotonic()
     check = tune_and_measure(index, vectors, params.target_recall, params.recall_queries, seed=params.seed)
@@ -139,6 +188,8 @@ def run(vse: str | Path, corpora: list[str], workspace: Path, params: IndexParam
         "corpora": corpora,
         "inputs": inputs,
         "params": asdict(params),
+        "captions_read": captions.read,
+        "duplicates_merged": captions.merged,
         "captions": len(vectors),
         "dim": int(vectors.shape[1]),
         "index": {"kind": choice.kind, "factory": choice.factory, "nlist": choice.nlist, "nprobe": check.nprobe},

@@ -1,6 +1,7 @@
 """The Prefect flows on a Prefect test server, with tiny models trained by the flows themselves: the
-end-to-end flow completes, a rerun answers every stage from cache, artifacts are written, the nightly
-restyle recomputes only the style whose corpus changed, and bulk stories append only new images."""
+end-to-end flow completes (its index and caption style over two caption corpora), a rerun answers every
+stage from cache, artifacts are written, the nightly restyle recomputes only the style whose corpus
+changed, and bulk stories append only new images."""
 
 import json
 import os
@@ -16,7 +17,7 @@ from prefect.states import Completed, Failed
 
 from flows.prefect.bulk_stories import bulk_stories_flow
 from flows.prefect.cache import UP_TO_DATE, transient_failure
-from flows.prefect.pipeline import Images, Models, Styles, Telling, pipeline_flow
+from flows.prefect.pipeline import Images, Models, Styles, Telling, _indexed, pipeline_flow
 from flows.prefect.restyle import StyleSpec, restyle_flow
 from flows.prefect.stage_flows import CorpusSource
 from flows.prefect.tasks import StoryModelNames
@@ -63,21 +64,24 @@ def task_runs_of(state) -> list:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory, one_thread):
-    """Two novels, 200 captions of 40 photos, and the end-to-end flow run twice; every file under the
-    folder (workspace, inputs, stories; Prefect keeps its state elsewhere) is listed before and after
-    the rerun."""
+    """Two novels, 200 captions of 40 photos (the VSE's) and 100 of 20 others (indexed beside them), and the
+    end-to-end flow run twice; every file under the folder (workspace, inputs, stories; Prefect keeps its
+    state elsewhere) is listed before and after the rerun."""
     root = tmp_path_factory.mktemp("flows")
     books = root / "books"
     books.mkdir()
     for book in BOOKS:
         shutil.copy(NOVELS / book, books)
-    lines = (PHOTOS / "captions.txt").read_text().splitlines()[:201]
+    header, *rows = (PHOTOS / "captions.txt").read_text().splitlines()[:301]
+    lines = [header, *rows[:200]]
     (root / "captions.csv").write_text("\n".join(lines) + "\n")
+    (root / "more-captions.csv").write_text("\n".join([header, *rows[200:]]) + "\n")
     photos = sorted({line.split(",")[0] for line in lines[1:]})
     (root / "photos.txt").write_text("".join(f"{PHOTOS / 'images' / p}\n" for p in photos))
     (root / "told.txt").write_text("".join(f"{PHOTOS / 'images' / p}\n" for p in photos[:4]))
     corpora = [CorpusSource("books", str(books)),
-               CorpusSource("caps", str(root / "captions.csv"), CaptionParams("csv"))]
+               CorpusSource("caps", str(root / "captions.csv"), CaptionParams("csv")),
+               CorpusSource("caps2", str(root / "more-captions.csv"), CaptionParams("csv"))]
     models = Models(encoder_recipe=EncoderRecipe(dim_word=16, dim=24, vocab_size=3000, epochs=1, log_every=10_000),
                     vse_recipe=VSERecipe(dim_word=16, dim=32, epochs=1, batch_size=32, test_images=5, val_images=5),
                     decoder_recipe=DecoderRecipe(dim_word=16, dim=32, vocab_size=2000, epochs=1, val_books=1,
@@ -85,7 +89,7 @@ def setup(tmp_path_factory, one_thread):
     arguments = {"workspace": root / "ws", "novels": corpora[:1], "captions": corpora[1],
                  "photos": Images(str(root / "photos.txt"), "photos", story_images=str(root / "told.txt")),
                  "telling": Telling(root / "told", STORY, JOB), "models": models, "styles": Styles(),
-                 "device": "cpu", "beam_args": IN_PROCESS}
+                 "index_captions": corpora[1:], "device": "cpu", "beam_args": IN_PROCESS}
     first = pipeline_flow(**arguments, return_state=True)
     files = files_under(root)
     second = pipeline_flow(**arguments, return_state=True)
@@ -109,6 +113,29 @@ def test_pipeline_completes_then_reruns_from_cache(setup):
     assert files_after_rerun == files_before_rerun
 
 
+def test_index_and_caption_style_cover_every_index_corpus(setup):
+    root, _, (first_run, _, _, _) = setup
+    summaries = {s.stage: s for s in first_run.result()}
+    meta = json.loads((Path(summaries["index caps+caps2"].details["folder"]) / "_meta.json").read_text())
+    assert meta["corpora"] == ["caps", "caps2"]
+    style = json.loads((root / "ws" / "styles" / "skipthought-uni-books" / "captions.json").read_text())
+    encoded = [summaries[f"encode {name}/captions"].rows_out for name in ("caps", "caps2")]
+    assert style["corpora"] == ["caps", "caps2"] and style["count"] == sum(encoded) and min(encoded) > 0
+    assert summaries["stories told"].rows_out == 4
+
+
+def test_index_sources_are_checked_before_any_work(tmp_path):
+    caps, more = (CorpusSource(name, f"{name}.csv", CaptionParams("csv")) for name in ("caps", "more"))
+    assert _indexed(caps, None) == [caps] and _indexed(caps, [more, caps]) == [caps, more]
+    photos = Images(str(tmp_path / "photos.txt"), "photos")
+    for given, error in [([CorpusSource("novels", "novels/")], "'novels' .*give `caption_params`"),
+                         ([more, more], r"\['more'\] named more than once"),
+                         ([CorpusSource("caps", "other.csv", CaptionParams("csv"))], "name of `captions`")]:
+        with pytest.raises(ValueError, match=error):
+            pipeline_flow(tmp_path / "ws", [], caps, photos, Telling(tmp_path / "told", STORY), index_captions=given)
+    assert not (tmp_path / "ws").exists()
+
+
 def test_artifacts_hold_the_summary_styles_and_stories(setup):
     root, _, _ = setup
     with get_client(sync_client=True) as client:
@@ -129,7 +156,7 @@ def test_artifacts_hold_the_summary_styles_and_stories(setup):
 def test_restyle_recomputes_only_the_style_whose_corpus_changed(setup):
     root, corpora, _ = setup
     encoder = str(root / "ws" / "models" / "skipthought-uni-books")
-    specs = [StyleSpec("book", ["books"]), StyleSpec("captions", ["caps"], "captions")]
+    specs = [StyleSpec("book", ["books"]), StyleSpec("captions", ["caps", "caps2"], "captions")]
     unchanged = restyle_flow(root / "ws", encoder, corpora, specs, "cpu", IN_PROCESS)
     assert (unchanged.changed_corpora, unchanged.recomputed_styles) == ([], [])
     shutil.copy(NOVELS / "adventure" / "carroll_alice_nltk.txt.gz", root / "books")

@@ -15,7 +15,9 @@ from data_schemas import text as col
 from data_schemas.features import features_table
 from data_schemas.shards import write_table_atomic
 from flows.cli.main import main
+from model.skipthought.files import read_vocabulary
 from model.vse.api import VSEEncoder
+from model.words.files import WordVectors, save_word_vectors
 
 COLORS = ["red", "blue", "green", "black", "white", "brown"]
 ANIMALS = ["dog", "cat", "horse", "bird", "cow", "sheep"]
@@ -94,3 +96,28 @@ def test_resumed_run_equals_an_uninterrupted_one(workspace, capsys):
     history = json.loads((workspace / "models" / "resumed" / "metrics.json").read_text())["history"]
     assert [h["epoch"] for h in history] == [0.17, 1, 2, 3]  # 6 batches an epoch
     assert not list((workspace / "models" / "resumed").glob(".tmp-*"))
+
+
+def test_word_vector_vocabulary_frozen_and_no_held_out_images(workspace, capsys):
+    """Every word of the word vectors is a row, frozen at its vector, so "purple" (in no training caption)
+    means what its vector says; with no validation or test images the last epoch is exported."""
+    words = [*COLORS, *ANIMALS, "a", "the", "is", "standing", "one", ",", ".", "purple"]
+    vectors = np.random.default_rng(3).normal(size=(len(words), 12)).astype(np.float32)
+    save_word_vectors(workspace / "models" / "words", WordVectors(words, vectors), {})
+    assert train(workspace, "all-images", "--epochs", "2", "--vocabulary", "word-vectors", "--word-vectors", "words",
+                 "--val-images", "0", "--test-images", "0") == 0
+    assert "no test split" in capsys.readouterr().out
+    model = workspace / "models" / "all-images"
+    metrics = json.loads((model / "metrics.json").read_text())
+    assert metrics["test"] is None and metrics["data"]["train_images"] == 36 and metrics["epochs_completed"] == 2
+    assert read_vocabulary(model).words == ["<eos>", "UNK", *words]
+    embedding = torch.load(model / "weights.pt")["embedding.weight"].numpy()
+    np.testing.assert_array_equal(embedding[2:], vectors)
+    encoder = VSEEncoder(model)
+    purple, unknown = encoder.embed_token_lists([["a", "purple", "dog"], ["a", "UNK", "dog"]])
+    assert float(purple @ unknown) < 0.999
+
+
+def test_word_vector_vocabulary_needs_word_vectors(workspace, capsys):
+    assert train(workspace, "no-vectors", "--vocabulary", "word-vectors") == 1
+    assert "needs --word-vectors" in capsys.readouterr().err

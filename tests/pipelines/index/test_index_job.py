@@ -1,6 +1,7 @@
-"""The caption index stage on real captions with a random-weight VSE: the index answers like brute
-force over the Python API's vectors, ids lead back to captions and skip-thought vectors, reruns
-skip, and above the threshold an IVF index reaches its measured recall."""
+"""The caption index stage on real captions with a random-weight VSE: Multi30k's repeats of Flickr8k
+captions are merged, the index answers like brute force over the Python API's vectors of the kept
+captions, ids lead back to captions and skip-thought vectors, reruns skip, and above the threshold an
+IVF index reaches its measured recall."""
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -40,21 +41,31 @@ def built(tmp_path_factory):
     return workspace, vse_dir, tables, report
 
 
+def indexed(tables: dict, report: index.IndexReport, column: str) -> list:
+    """A corpus column of the indexed captions by FAISS id (each corpus is one shard: `row` is its table row)."""
+    id_map = pq.read_table(report.folder / index.ID_MAP_FILE)
+    values = {c: tables[c].column(column).to_pylist() for c in tables}
+    return [values[c][row] for c, row in zip(id_map.column("corpus").to_pylist(), id_map.column("row").to_pylist(),
+                                             strict=True)]
+
+
 def test_exact_index_answers_like_brute_force_over_the_api_vectors(built):
     workspace, vse_dir, tables, report = built
-    assert report.start is StageStart.FRESH and report.captions == 6_000
+    # 5 Flickr8k captions repeat others of its own, 30 Multi30k captions repeat Flickr8k ones.
+    assert (report.meta["captions_read"], report.meta["duplicates_merged"]) == (6_000, 35)
+    assert report.start is StageStart.FRESH and report.captions == 5_965
     assert report.meta["index"]["kind"] == "flat" and report.meta["recall"]["recall@10"] == 1.0
     loaded = CaptionIndex(find_index(workspace, "caps"))
-    token_lists = [t for c in ("f1000", "m30k") for t in tables[c].column("tokens").to_pylist()]
-    vectors = VSEEncoder(vse_dir).embed_token_lists(token_lists)
-    queries = vectors[[0, 4_321, 5_999]] + 0.01
+    assert len({index.duplicate_key(t) for t in loaded.id_map.column("text").to_pylist()}) == 5_965
+    vectors = VSEEncoder(vse_dir).embed_token_lists(indexed(tables, report, "tokens"))
+    queries = vectors[[0, 4_321, 5_964]] + 0.01
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     scores, ids = loaded.search(queries, 5)
     brute = queries @ vectors.T
     np.testing.assert_allclose(scores, np.sort(brute, axis=1)[:, ::-1][:, :5], atol=1e-4)
-    texts = [t for c in ("f1000", "m30k") for t in tables[c].column("text").to_pylist()]
+    texts = indexed(tables, report, "text")
     assert loaded.captions(ids[:, 0]).column("text").to_pylist() == [texts[i] for i in ids[:, 0]]
-    assert loaded.captions(np.array([5_000])).column("corpus").to_pylist() == ["m30k"]
+    assert loaded.captions(np.array([4_994, 4_995])).column("corpus").to_pylist() == ["f1000", "m30k"]
 
 
 def test_ids_lead_to_skip_thought_vectors_of_any_encoder(built, tmp_path):
@@ -63,9 +74,9 @@ def test_ids_lead_to_skip_thought_vectors_of_any_encoder(built, tmp_path):
     for corpus in ("f1000", "m30k"):
         encode.run(encode.EncodeParams(str(encoder)), corpus, "captions", workspace, IN_PROCESS)
     loaded = CaptionIndex(report.folder)
-    ids = np.array([5_999, 2, 4_000, 5_000])
+    ids = np.array([5_964, 2, 4_000, 4_995])
     got = loaded.caption_vectors(workspace, "tiny-st", ids)
-    token_lists = [t for c in ("f1000", "m30k") for t in tables[c].column("tokens").to_pylist()]
+    token_lists = indexed(tables, report, "tokens")
     np.testing.assert_allclose(got, TextEncoder(encoder).encode_tokens([token_lists[i] for i in ids]), atol=1e-5)
     with pytest.raises(FileNotFoundError, match="storyteller encode --encoder nothing"):
         loaded.caption_vectors(workspace, "nothing", ids)
@@ -83,7 +94,7 @@ def test_rerun_skips_and_ivf_above_the_threshold_meets_its_recall(built):
     assert meta["recall"]["recall@10"] >= 0.95 and meta["recall"]["queries"] == 300
     assert CaptionIndex(ivf.folder).index.nprobe == meta["index"]["nprobe"]
     id_map = pq.read_table(ivf.folder / index.ID_MAP_FILE)
-    assert id_map.column("faiss_id").to_pylist() == list(range(6_000))
+    assert id_map.column("faiss_id").to_pylist() == list(range(5_965))
 
 
 def test_a_skip_thought_model_is_not_a_vse(built, tmp_path):

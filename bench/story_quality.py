@@ -30,6 +30,7 @@ import gzip
 import hashlib
 import json
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -39,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data_schemas import CAPTIONS as CAPTIONS_SCHEMA
 from data_schemas import PASSAGES
 from data_schemas import text as col
 from data_schemas.features import IMAGE_ID, features_schema
@@ -51,7 +53,9 @@ from model.cnn.registry import image_model_spec
 from model.decoder.beam_search import SearchOptions
 from model.decoder.files import DECODER
 from model.families import model_family
+from model.vse.files import RETRIEVAL_MODES, read_vse_config
 from pipelines.features import list_images
+from pipelines.index.build import duplicate_key
 from pipelines.index.retrieve import choose_cnn
 from pipelines.stories import quality as q
 from pipelines.stories.batch import StoryParams, Storyteller
@@ -59,11 +63,14 @@ from pipelines.stories.job import JSONL_FILE, JobParams
 from pipelines.stories.topics import TopicParams
 
 REPO = Path(__file__).resolve().parents[1]
-ENCODER, VSE = "skipthought-uni-novels", "vse-flickr8k-1000"
+ENCODER, VSE, ZERO_SHOT = "skipthought-uni-novels", "vse-flickr8k-1000", "zero-shot-efficientnet-lite0"
 DECODER_NAMES = ("decoder-romance", "decoder-novels")  # the names releases gave their decoder, preferred in order
 STYLES = ("romance", "adventure")  # book styles: the novels of data/novels/<style>
 HELD_OUT = ("austen_emma_nltk", "radcliffe_a_sicilian_romance")  # decoder-novels' held-out books: the bigram model
 CAPTIONS, DATASET, K = "flickr8k-untold", "quality-photos", 100  # k: the demo's
+# The demo's other caption sets, read by the corpus stage and written back less the told photos' captions.
+OTHER_CAPTION_SETS = (("coco", "coco2017/captions_val2017.json.gz", "coco"),
+                      ("multi30k", "multi30k/task2/raw/*.en.gz", "multi30k"))
 SEARCHES = {"beam": (SearchOptions(), TopicParams()), "sample": (SearchOptions.for_mode("sample"), TopicParams()),
             "beam-plain": (SearchOptions(), TopicParams(0.0)),
             "sample-plain": (SearchOptions.for_mode("sample"), TopicParams(0.0))}
@@ -80,6 +87,8 @@ class ModelSet:
     vse: Path
     decoder: Path
     cnn: str
+    zero_shot: Path | None = None  # fused with the VSE at the flow's fusion weight
+    caption_sets: str = "flickr8k"  # the index's captions: flickr8k, or all (Flickr8k, COCO, Multi30k)
 
 
 def log(message: str) -> None:
@@ -113,14 +122,20 @@ def register(folder: Path, workspace: Path) -> Path:
     return target
 
 
-def model_set(label: str, folder: Path, decoder: str | None, workspace: Path) -> ModelSet:
-    for name in (ENCODER, VSE):
-        if not (folder / name / "config.json").is_file():
-            raise FileNotFoundError(f"{folder} has no {name}/config.json: a model set holds {ENCODER}, {VSE} and a "
-                                    "decoder")
-    vse = register(folder / VSE, workspace)
-    return ModelSet(label, register(folder / ENCODER, workspace), vse,
-                    register(find_decoder(folder, decoder), workspace), choose_cnn(vse, None))
+def model_set(label: str, folder: Path, decoder: str | None, workspace: Path, vse: Path | None = None,
+              retrieval: str = "vse", caption_sets: str = "flickr8k") -> ModelSet:
+    """The models of FOLDER (VSE: `vse` when given); retrieval fused or zero-shot needs FOLDER's zero-shot model."""
+    vse = vse or folder / VSE
+    needed = [folder / ENCODER, vse] + ([folder / ZERO_SHOT] if retrieval != "vse" else [])
+    for path in needed:
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{path} has no config.json: a model set holds {ENCODER}, {VSE}, a decoder and, "
+                                    f"for --retrieval {retrieval}, {ZERO_SHOT}")
+    zero_shot = register(folder / ZERO_SHOT, workspace) if retrieval != "vse" else None
+    registered = zero_shot if retrieval == "zero-shot" else register(vse, workspace)
+    return ModelSet(label, register(folder / ENCODER, workspace), registered,
+                    register(find_decoder(folder, decoder), workspace), choose_cnn(registered, None),
+                    zero_shot if retrieval == "fused" else None, caption_sets)
 
 
 def own_captions(path: Path) -> dict[str, list[str]]:
@@ -151,12 +166,16 @@ def run_flow(ms: ModelSet, style: str, data: Path, workspace: Path, work: Path,
 
     out = work / "flow-stories" / f"{ms.label}-{style}"
     shutil.rmtree(out, ignore_errors=True)  # told afresh: a rebuilt index keeps its name
+    flickr8k = CorpusSource(CAPTIONS, str(work / "Flickr8k.token.txt"), caption_params=CaptionParams("flickr8k"))
+    others = [CorpusSource(f"{name}-untold", str(work / f"{name}.untold.csv"), caption_params=CaptionParams("csv"))
+              for name, _, _ in OTHER_CAPTION_SETS] if ms.caption_sets == "all" else []
     summaries = pipeline_flow(
         workspace=workspace, novels=[CorpusSource(style, str(data / "novels" / style / "*.txt.gz"))],
-        captions=CorpusSource(CAPTIONS, str(work / "Flickr8k.token.txt"), caption_params=CaptionParams("flickr8k")),
+        captions=flickr8k, index_captions=[flickr8k, *others],
         photos=Images(str(work / "photos.txt"), DATASET, FeatureParams(ms.cnn), str(work / "examples.txt")),
         telling=Telling(out, StoryParams(style, "captions", k=K, search=search[0], topics=search[1])),
-        models=Models(encoder=str(ms.encoder), vse=str(ms.vse), decoder=str(ms.decoder)),
+        models=Models(encoder=str(ms.encoder), vse=str(ms.vse), decoder=str(ms.decoder),
+                      zero_shot=None if ms.zero_shot is None else str(ms.zero_shot)),
         styles=Styles(book=style, book_min_tokens=100, caption="captions"))
     log(f"[flow {ms.label}/{style}] {len(summaries)} stages, "
         f"{sum(s.action not in UP_TO_DATE for s in summaries)} computed")
@@ -216,10 +235,14 @@ class Photos:
     examples: list[int]  # the photos whose stories are printed
 
 
-def prepare(data: Path, work: Path, count: int) -> Photos:
-    """The first COUNT photos with their captions, and the files the flow reads: the photo list, the example
-    photos' list and the Flickr8k captions less theirs."""
-    paths = list_images(str(data / "images" / "flickr8k_1000" / "images"))[:count]
+def prepare(data: Path, work: Path, count: int, chosen: list[str] | None = None) -> Photos:
+    """The first COUNT photos (of CHOSEN ids when given) with their captions, and the files the flow reads: the
+    photo list, the example photos' list and the Flickr8k captions less theirs."""
+    paths = list_images(str(data / "images" / "flickr8k_1000" / "images"))
+    if chosen is not None:
+        wanted = set(chosen)
+        paths = [p for p in paths if Path(p).name in wanted]
+    paths = paths[:count]
     by_photo = own_captions(data / "images" / "flickr8k_1000" / "captions.txt")
     ids = [Path(p).name for p in paths]
     photos = Photos(paths, ids, [by_photo[i] for i in ids],
@@ -231,6 +254,35 @@ def prepare(data: Path, work: Path, count: int) -> Photos:
                            work / "Flickr8k.token.txt")
     log(f"[captions] {kept} Flickr8k captions left for the index, none of the {len(ids)} photos'")
     return photos
+
+
+def flickr_photo(image_id: str) -> str:
+    """The Flickr photo number of a Flickr8k (`1000268201_693b08cb0e.jpg`) or Flickr30k (`1000268201.jpg`) id."""
+    return re.split(r"[_.]", image_id, maxsplit=1)[0]
+
+
+def untold_other_sets(data: Path, workspace: Path, photos: Photos) -> None:
+    """COCO and Multi30k through the corpus stage, written back as CSV less every caption of a told photo (by
+    Flickr photo number: Multi30k holds Flickr8k's photos) and every caption repeating one of theirs."""
+    from pipelines.corpus import captions as caption_corpus
+
+    told_keys = {duplicate_key(text) for texts in photos.captions for text in texts}
+    told_photos = {flickr_photo(image) for image in photos.ids}
+    for name, pattern, fmt in OTHER_CAPTION_SETS:
+        params = caption_corpus.CaptionParams(fmt)
+        caption_corpus.run(str(data / "captions" / pattern), f"{name}-all", workspace, params)
+        table = read_artifact(Workspace(workspace).corpus_part(f"{name}-all", "captions"), CAPTIONS_SCHEMA,
+                              [col.IMAGE_ID, col.TEXT])
+        out, kept = workspace / "quality" / f"{name}.untold.csv", 0
+        with out.open("w", newline="", encoding="utf-8") as file:
+            writer = csv.writer(file)
+            writer.writerow(["image", "caption"])
+            for image, text in zip(table.column(col.IMAGE_ID).to_pylist(), table.column(col.TEXT).to_pylist(),
+                                   strict=True):
+                if flickr_photo(image) not in told_photos and duplicate_key(text) not in told_keys:
+                    writer.writerow([image, text])
+                    kept += 1
+        log(f"[captions] {kept} of {table.num_rows} {name} captions left for the index")
 
 
 def novel_models(data: Path, workspace: Path) -> tuple[q.BigramModel, q.VoiceModel, list[str]]:
@@ -288,6 +340,16 @@ def main() -> None:
     parser.add_argument("--baseline-search", default="beam-plain,sample-plain",
                         help="the same for the baseline models (default: as they were told before topic words)")
     parser.add_argument("--styles", default="romance", help=f"comma-separated book styles of {list(STYLES)}")
+    parser.add_argument("--retrieval", choices=RETRIEVAL_MODES, default="vse",
+                        help=f"how the new set picks captions: its VSE, the VSE fused with its {ZERO_SHOT}, or that "
+                             "alone (the baseline always uses its VSE)")
+    parser.add_argument("--vse", type=Path, help=f"the new set's VSE folder (default: --models' {VSE})")
+    parser.add_argument("--caption-sets", choices=("flickr8k", "all"), default="flickr8k",
+                        help="the new set's index: the Flickr8k captions, or all (Flickr8k, COCO val2017, Multi30k), "
+                             "each less the told photos' (the baseline's: Flickr8k)")
+    parser.add_argument("--held-out-photos", action="store_true",
+                        help="tell the held-out photos (validation and test) of the new set's VSE instead of the first "
+                             "ones: photos no VSE of either set trained on, when both used the same split")
     parser.add_argument("--workspace", type=Path, help="keep artifacts here, reused by the next run (default: a "
                                                        "temporary folder, removed after)")
     args = parser.parse_args()
@@ -302,10 +364,18 @@ def main() -> None:
 def run(args: argparse.Namespace, searches: list[str], styles: list[str], workspace: Path) -> None:
     data = args.shared / "data"
     prefect_defaults(workspace)  # Prefect reads its settings when it loads: set them first
-    photos = prepare(data, workspace / "quality", args.photos)
-    sets = [("baseline", args.baseline_models, args.baseline_decoder)] if args.baseline_models else []
-    sets = [model_set(label, folder, decoder, workspace)
-            for label, folder, decoder in [*sets, ("new", args.models, args.decoder)]]
+    chosen = None
+    if args.held_out_photos:
+        held = read_vse_config(args.vse or args.models / VSE).provenance.get("metrics", {}).get("held_out")
+        if not held:
+            raise SystemExit(f"--held-out-photos: {args.vse or args.models / VSE} names no held-out photos")
+        chosen = held["validation"] + held["test"]
+    photos = prepare(data, workspace / "quality", args.photos, chosen)
+    if args.caption_sets == "all":
+        untold_other_sets(data, workspace, photos)
+    sets = [model_set("baseline", args.baseline_models, args.baseline_decoder, workspace)
+            ] if args.baseline_models else []
+    sets.append(model_set("new", args.models, args.decoder, workspace, args.vse, args.retrieval, args.caption_sets))
     lm, voice, held_out = novel_models(data, workspace)
     features: dict[str, np.ndarray] = {}
     modes = {"baseline": args.baseline_search.split(","), "new": searches}
@@ -319,6 +389,10 @@ def run(args: argparse.Namespace, searches: list[str], styles: list[str], worksp
     salad = [" ".join(q.shuffled(text.split(), SEED)) for text in novel]
     for name, texts in (("novel paragraphs", novel), ("word salad", salad)):
         rows.append([name, "", "", *figures(texts, photos.captions[: len(texts)], lm, voice), ""])
+    new = sets[-1]
+    fused = f" + {new.zero_shot.name}" if new.zero_shot else ""
+    print(f"retrieval of the new set: {args.retrieval} ({new.vse.name}{fused}), index over {new.caption_sets}; "
+          "the baseline's: vse, flickr8k")
     print(f"{len(photos.ids)} photos, told from a caption index without their captions; add-one bigram model of "
           f"{len(lm.vocab)} words over {', '.join(HELD_OUT)}; novel paragraphs from the other novels; "
           "voice = mean log P_adventure(w) / P_romance(w) of a story's words; seconds = telling, features excluded")

@@ -25,6 +25,7 @@ TOPIC_CAPTIONS = "topic_captions"  # how many nearest captions gave those words
 DECODER = "decoder"
 ENCODER = "encoder"
 VSE = "vse"
+RETRIEVAL = "retrieval"  # the joint space that chose the captions: gru (trained VSE), zero-shot or fused
 INDEX = "index"
 CNN = "cnn"
 
@@ -35,7 +36,7 @@ NEAREST = pa.struct([
 ])
 
 NUMBER_FIELDS = (K, BEAM_WIDTH, TOPIC_BONUS, TOPIC_CAPTIONS)
-RUN_FIELDS = (STYLE, CAPTION_STYLE, SEARCH, DECODER, ENCODER, VSE, INDEX, CNN)
+RUN_FIELDS = (STYLE, CAPTION_STYLE, SEARCH, DECODER, ENCODER, VSE, RETRIEVAL, INDEX, CNN)
 SAMPLING_FIELDS = (TOP_P, TEMPERATURE)  # a sampled run's settings have them; null for a beam search
 
 STORIES = pa.schema(

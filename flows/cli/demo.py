@@ -11,6 +11,7 @@ from pathlib import Path
 
 from flows.cli.flow import prefect_defaults, print_result
 from model.decoder.beam_search import MODES, STORY_SEARCH
+from model.vse.files import RETRIEVAL_MODES
 from pipelines.features import list_images
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,6 +30,9 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
     p.add_argument("--search", choices=MODES, default=STORY_SEARCH,
                    help="how stories are decoded (see `storyteller stories --help`)")
     p.add_argument("--beam-width", type=int, default=50, help="the beam searches' width (not used by sample)")
+    p.add_argument("--retrieval", choices=RETRIEVAL_MODES, default=RETRIEVAL_MODES[0],
+                   help="which joint space picks each photo's captions: the VSE fused with the zero-shot space "
+                        "(default), the trained VSE alone, or the zero-shot space alone")
     p.set_defaults(run=run_demo)
 
 
@@ -48,6 +52,6 @@ def run_demo(args: argparse.Namespace, beam_args: list[str]) -> None:
 
     photos = workspace / "demo-photos.txt"
     # demo_parameters checks the inputs first.
-    parameters = demo_parameters(data, workspace, photos, args.models, args.search, args.beam_width)
+    parameters = demo_parameters(data, workspace, photos, args.models, args.search, args.beam_width, args.retrieval)
     sample_list(data / "images" / "flickr8k_1000" / "images", args.photos, photos)
     print_result(pipeline_flow(**parameters, beam_args=beam_args))

@@ -23,6 +23,7 @@ FLOWS = {  # command name -> module:flow
     "style": "flows.prefect.stage_flows:style_flow",
     "features": "flows.prefect.stage_flows:features_flow",
     "train-vse": "flows.prefect.stage_flows:train_vse_flow",
+    "fuse-vse": "flows.prefect.stage_flows:fuse_vse_flow",
     "index": "flows.prefect.stage_flows:index_flow",
     "train-decoder": "flows.prefect.stage_flows:train_decoder_flow",
     "stories": "flows.prefect.stage_flows:stories_flow",

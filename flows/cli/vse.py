@@ -8,6 +8,7 @@ from flows.cli.report import stage_summary, table
 from model.cnn.registry import DEFAULT_CNN
 from model.training.recipes import add_recipe_flags, recipe_from_args
 from model.vse.api import VSEEncoder, embed_feature_file
+from model.vse.fused import FUSION_WEIGHT
 from model.vse.original import convert_vse
 from model.vse.train import VSERecipe
 from pipelines import encode
@@ -61,7 +62,8 @@ def _add_build_fused(builds: argparse._SubParsersAction) -> None:
                     "--vocabulary word-vectors and the zero-shot model's words model). Writes WS/models/NAME.")
     p.add_argument("--vse", required=True, help="VSE model id or folder (weight w)")
     p.add_argument("--zero-shot", required=True, help="zero-shot model id or folder (weight 1 - w)")
-    p.add_argument("--weight", type=float, default=0.5, help="w, the VSE's share of the score (bench/retrieval.py)")
+    p.add_argument("--weight", type=float, default=FUSION_WEIGHT,
+                   help="w, the VSE's share of the score (default: the weight bench/retrieval.py chose)")
     p.add_argument("--workspace", type=Path, required=True, help="root folder of all artifacts")
     p.add_argument("--name", help="model id (default: fused-<vse>)")
     p.set_defaults(run=run_build_fused)

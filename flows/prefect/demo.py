@@ -6,21 +6,33 @@ from typing import Any
 from flows.prefect.pipeline import Images, Models, Styles, Telling
 from flows.prefect.stage_flows import CorpusSource
 from model.decoder.beam_search import SearchOptions
+from model.vse.files import RETRIEVAL_MODES
 from pipelines.corpus.captions import CaptionParams
 from pipelines.stories.batch import StoryParams
 
 BOOK_STYLE, CAPTION_STYLE = "romance", "captions"
 ENCODER, VSE, DECODER = "skipthought-uni-novels", "vse-flickr8k-1000", "decoder-novels"
+ZERO_SHOT = "zero-shot-efficientnet-lite0"
+
+
+def retrieval_models(models: Path, retrieval: str) -> dict[str, str | None]:
+    """The `Models` fields of a retrieval mode: the trained VSE, the zero-shot space, or the two fused."""
+    if retrieval not in RETRIEVAL_MODES:
+        raise ValueError(f"--retrieval must be one of {RETRIEVAL_MODES}, got {retrieval!r}")
+    if retrieval == "zero-shot":
+        return {"vse": str(models / ZERO_SHOT), "zero_shot": None}
+    return {"vse": str(models / VSE), "zero_shot": str(models / ZERO_SHOT) if retrieval == "fused" else None}
 
 
 def demo_parameters(data: Path, workspace: Path, photos: Path, models: Path, search: str,
-                    beam_width: int) -> dict[str, Any]:
+                    beam_width: int, retrieval: str = RETRIEVAL_MODES[0]) -> dict[str, Any]:
     """The romance novels and the Flickr8k, COCO val2017 and Multi30k captions (the caption style and the
     index over the three caption sets, 183 k distinct captions) with the shipped models; the photos of the
-    list file PHOTOS get features and stories, told by SEARCH (the beam searches at BEAM_WIDTH)."""
+    list file PHOTOS get features and stories, told by SEARCH (the beam searches at BEAM_WIDTH), from the
+    captions RETRIEVAL picks (default: the VSE fused with the zero-shot space)."""
     captions = data / "captions"
     for folder in (data / "novels" / "romance", captions / "flickr8k", captions / "coco2017",
-                   captions / "multi30k" / "task2" / "raw", models / DECODER):
+                   captions / "multi30k" / "task2" / "raw", models / DECODER, models / VSE, models / ZERO_SHOT):
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder} is missing: the demo needs ../shared beside the repository and "
                                     "the shipped models in trained/")
@@ -38,7 +50,8 @@ def demo_parameters(data: Path, workspace: Path, photos: Path, models: Path, sea
         "captions": flickr8k,
         "photos": Images(str(photos), "demo-photos"),
         "telling": Telling(workspace / "stories", StoryParams(BOOK_STYLE, CAPTION_STYLE, k=100, search=options)),
-        "models": Models(encoder=str(models / ENCODER), vse=str(models / VSE), decoder=str(models / DECODER)),
+        "models": Models(encoder=str(models / ENCODER), decoder=str(models / DECODER),
+                         **retrieval_models(models, retrieval)),
         "styles": Styles(book=BOOK_STYLE, book_min_tokens=100, caption=CAPTION_STYLE),
         "index_captions": [flickr8k, coco, multi30k],
     }

@@ -30,6 +30,7 @@ from flows.prefect.stage_flows import CorpusSource
 from flows.prefect.tasks import StoryModelNames
 from model.decoder.train import DecoderRecipe
 from model.skipthought.train import EncoderRecipe
+from model.vse.fused import FUSION_WEIGHT
 from model.vse.train import VSERecipe
 from pipelines import encode
 from pipelines import features as images
@@ -50,6 +51,10 @@ class Models:
     encoder_recipe: EncoderRecipe = field(default_factory=EncoderRecipe)
     vse: str | None = None
     vse_recipe: VSERecipe = field(default_factory=VSERecipe)
+    # A zero-shot model (`storyteller build zero-shot`) fused with the VSE at fusion_weight: captions are chosen by
+    # fusion_weight * cos_vse + (1 - fusion_weight) * cos_zero_shot (the weight bench/retrieval.py chose).
+    zero_shot: str | None = None
+    fusion_weight: float = FUSION_WEIGHT
     decoder: str | None = None
     decoder_recipe: DecoderRecipe = field(default_factory=DecoderRecipe)
 
@@ -192,6 +197,10 @@ def _stages(run: Subflows | CacheLookups, workspace: Path, novels: list[CorpusSo
         done.append(run.stage(stages.train_vse_flow, tasks.train_vse_model, features=photos.dataset,
                               captions_corpus=captions.name, workspace=workspace, recipe=models.vse_recipe,
                               cnn=photos.features.cnn))
+        vse = _model(done[-1])
+    if models.zero_shot is not None:
+        done.append(run.stage(stages.fuse_vse_flow, tasks.fuse_vse, vse=vse, zero_shot=models.zero_shot,
+                              weight=models.fusion_weight, workspace=workspace))
         vse = _model(done[-1])
     index_summary = run.stage(stages.index_flow, tasks.caption_index, vse=vse, corpora=caption_corpora,
                               workspace=workspace, params=telling.index_params, device=device, beam_args=beam_args)

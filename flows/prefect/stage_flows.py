@@ -105,6 +105,13 @@ def train_vse_flow(features: str, captions_corpus: str, workspace: Path, recipe:
                                             workspace=workspace, recipe=recipe, cnn=cnn, name=name))
 
 
+@flow(name="fuse-vse")
+def fuse_vse_flow(vse: str, zero_shot: str, weight: float, workspace: Path, name: str | None = None) -> StageSummary:
+    """VSE (weight w) and the zero-shot space (1 - w) as one model, to models/NAME (default fused-VSE)."""
+    return _reported("fuse-vse", run_stage(tasks.fuse_vse, vse=vse, zero_shot=zero_shot, weight=weight,
+                                           workspace=workspace, name=name))
+
+
 @flow(name="index")
 def index_flow(vse: str, corpora: list[str], workspace: Path, params: index.IndexParams | None = None,
                name: str | None = None, device: str = "auto", beam_args: list[str] | None = None) -> StageSummary:

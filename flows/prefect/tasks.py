@@ -25,6 +25,7 @@ from pipelines.stories.batch import StoryParams
 from pipelines.style import job as style
 from pipelines.style.files import resolve_encoder, style_paths
 from pipelines.training import (
+    fuse_in_workspace,
     train_decoder_in_workspace,
     train_encoder_in_workspace,
     train_vse_in_workspace,
@@ -164,6 +165,16 @@ def train_vse_model(features: str, captions_corpus: str, workspace: Path, recipe
     recall = {"r@1 i2t": test["i2t"]["r1"], "r@1 t2i": test["t2i"]["r1"]} if test else {}
     return _trained(f"train vse {trained.name}", trained.model_dir, metrics["data"]["captions_in"], started,
                     {"steps": metrics["steps"], **recall})
+
+
+@task(name="fuse-vse", **STAGE_TASK, cache_key_fn=keyed_on(lambda p: [
+    *model_files(Workspace(p["workspace"]).resolve_model(p["vse"], "vse")),
+    *model_files(Workspace(p["workspace"]).resolve_model(p["zero_shot"], "zero-shot"))]))
+def fuse_vse(vse: str, zero_shot: str, weight: float, workspace: Path, name: str | None = None) -> StageSummary:
+    """The VSE and the zero-shot space as one fused model, as `storyteller build fused`."""
+    started = time.monotonic()
+    fused = fuse_in_workspace(Path(workspace), vse, zero_shot, weight, name)
+    return _trained(f"fuse vse {fused.name}", fused.model_dir, 0, started, {"weight": weight})
 
 
 @task(name="index", **STAGE_TASK, cache_key_fn=keyed_on(lambda p: [

@@ -19,6 +19,9 @@ from model.vse.fused import FUSED, FusedConfig, FusedEmbedding
 from model.vse.zero_shot import ZERO_SHOT, ZeroShotConfig, ZeroShotEmbedding
 
 KINDS = (GRU, ZERO_SHOT, FUSED)
+# How a run can choose captions with the shipped models: the trained VSE fused with the zero-shot space (the
+# default), the trained VSE alone, the zero-shot space alone.
+RETRIEVAL_MODES = ("fused", "vse", "zero-shot")
 AnyVSEConfig = VSEConfig | ZeroShotConfig | FusedConfig
 
 

@@ -89,7 +89,8 @@ def write_gallery(stories_folder: Path, out: Path) -> Path:
         topics = (f" · topic bonus {first[st.TOPIC_BONUS]} over {first[st.TOPIC_CAPTIONS]} captions"
                   if first.get(st.TOPIC_BONUS) else "")
         subtitle = (f"{len(rows)} images · style {first[st.STYLE]} · k {first[st.K]} · {search} "
-                    f"({first[st.SEARCH]}){topics} · decoder {first[st.DECODER]}")
+                    f"({first[st.SEARCH]}){topics} · decoder {first[st.DECODER]} · captions by {first[st.RETRIEVAL]} "
+                    f"retrieval ({first[st.VSE]}) from index {first[st.INDEX]}")
     page = (f"<!doctype html><html lang=en><head><meta charset=utf-8>"
             f"<meta name=viewport content='width=device-width, initial-scale=1'><title>Stories</title>"
             f"<style>{STYLE}</style></head><body><header><h1>Stories</h1><p>{html.escape(subtitle)}</p></header>"

@@ -32,6 +32,7 @@ from data_schemas.workspace import Workspace
 from model.cnn.registry import image_model_spec, resolve_weights
 from model.decoder.files import read_decoder_config
 from model.device import torch_device
+from model.vse.files import read_vse_config
 from pipelines import features as images
 from pipelines.core.beam_options import local_defaults, worker_count
 from pipelines.core.manifest import META_FILE, file_fingerprint, read_meta
@@ -118,6 +119,7 @@ def run_identity(models: StoryModels, params: StoryParams) -> dict:
             st.BEAM_WIDTH: search.beam_width, st.SEARCH: search.mode, **sampling,
             st.TOPIC_BONUS: params.topics.bonus, st.TOPIC_CAPTIONS: params.topics.captions,
             st.DECODER: models.decoder_dir.name, st.ENCODER: models.encoder_id, st.VSE: models.vse_dir.name,
+            st.RETRIEVAL: read_vse_config(models.vse_dir).kind,
             st.INDEX: f"{models.index_folder.parent.name}/{models.index_folder.name}", st.CNN: models.cnn}
 
 

@@ -39,7 +39,7 @@ from pipelines.stories.topics import TopicParams, TopicWords
 from pipelines.style import job as style
 from pipelines.style.files import read_style
 from tests.conftest import IN_PROCESS, SHARED_DATA
-from tests.tiny_models import random_encoder
+from tests.tiny_models import random_encoder, random_zero_shot
 
 PHOTOS = SHARED_DATA / "images" / "flickr8k_1000"
 SEARCH = SearchOptions(beam_width=3, max_len=12)
@@ -123,7 +123,9 @@ def test_stories_are_the_decoded_style_shift_of_the_top_k(built, photos, told):
         assert [c[st.TEXT] for c in row[st.CAPTIONS]] == [texts[i] for i in top[position, :5]]
         assert row[st.K] == K and row[st.BEAM_WIDTH] == 3 and row[st.STYLE] == "long" and row[st.ENCODER] == "tiny-st"
         assert row[st.TOPIC_BONUS] == TOPIC_BONUS and row[st.TOPIC_CAPTIONS] == TOPIC_CAPTIONS
+        assert (row[st.RETRIEVAL], row[st.VSE], row[st.INDEX]) == ("gru", "tiny-vse", "tiny-vse/caps")
     assert len({row[st.STORY] for row in rows.values()}) >= 4  # stories vary with the image
+    assert "captions by gru retrieval (tiny-vse) from index tiny-vse/caps" in (told / "gallery.html").read_text()
 
 
 def test_rows_balance_and_jsonl_and_gallery_hold_every_story(photos, told):
@@ -230,3 +232,36 @@ def test_k_below_the_shown_captions_keeps_k_captions(built, photos, tmp_path):
     assert report.stage.stats["records_out"] == 6
     rows = read_artifact(tmp_path / "k3" / "stories", st.STORIES).to_pylist()
     assert rows and all(len(row[st.CAPTIONS]) == 3 and row[st.STORY] for row in rows)
+
+
+def test_a_fused_index_picks_the_captions_of_the_weighted_cosines(built, photos, tmp_path):
+    """The VSE fused with a zero-shot space of the same words: the index, the rows and the gallery say so, and
+    each story's captions are the top of 0.8 cos_vse + 0.2 cos_zero_shot, recomputed here."""
+    source, table = built
+    workspace = tmp_path / "ws"
+    shutil.copytree(source, workspace)
+    words = read_vocabulary(workspace / "models" / "tiny-vse").words
+    random_zero_shot(workspace / "models" / "tiny-zs", words, dim_image=image_model_spec(DEFAULT_CNN).feature_dim)
+    assert main(["build", "fused", "--vse", "tiny-vse", "--zero-shot", "tiny-zs", "--weight", "0.8",
+                 "--workspace", str(workspace)]) == 0
+    index.run("fused-tiny-vse", ["f1000"], workspace, index.IndexParams(exact_max=10_000), name="caps",
+              beam_args=IN_PROCESS)
+    listing, good, _ = photos
+    out = tmp_path / "told"
+    assert main(["stories", "--images", str(listing), "--style", "long", "--decoder", "tiny-dec", "--k", str(K),
+                 "--search", "normalized", "--beam-width", "3", "--max-len", "12", "--index", "fused-tiny-vse/caps",
+                 "--workspace", str(workspace), "--out", str(out), *IN_PROCESS]) == 0
+    rows = {row["path"]: row for path in shard_paths(out / "stories") for row in pq.read_table(path).to_pylist()}
+    features, _ = image_features(good, DEFAULT_CNN)
+    tokens, texts = table.column("tokens").to_pylist(), table.column("text").to_pylist()
+    scores = sum(weight * VSEEncoder(workspace / "models" / name).embed_features(features)
+                 @ VSEEncoder(workspace / "models" / name).embed_token_lists(tokens).T
+                 for name, weight in (("tiny-vse", 0.8), ("tiny-zs", 0.2)))
+    for position, path in enumerate(good):
+        row = rows[path]
+        assert (row[st.RETRIEVAL], row[st.VSE], row[st.INDEX]) == ("fused", "fused-tiny-vse", "fused-tiny-vse/caps")
+        found = [c[st.TEXT] for c in row[st.CAPTIONS]]
+        expected = [texts[i] for i in np.argsort(-scores[position], kind="stable")[:5]]
+        assert found == expected or np.allclose([c[st.SCORE] for c in row[st.CAPTIONS]],
+                                                np.sort(scores[position])[::-1][:5], atol=1e-4)
+    assert "captions by fused retrieval (fused-tiny-vse)" in (out / "gallery.html").read_text()

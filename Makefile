@@ -44,7 +44,7 @@ bench: install
 
 # VSE (trained here with 200 photos held out), zero-shot and fused retrieval on those photos.
 bench-retrieval: install
-	$(BIN)/storyteller train vse --features flickr8k_1000 --captions flickr8k_1000 --workspace $(MODELS_WS) --name vse-flickr8k-800 --recipe vse-flickr8k-800
+	$(BIN)/storyteller train vse --features flickr8k_1000 --captions flickr8k_1000 --workspace $(MODELS_WS) --recipe vse-flickr8k-800 --name vse-flickr8k-800
 	$(BIN)/python bench/retrieval.py --vse $(HELD_OUT_VSE) --zero-shot trained/zero-shot-efficientnet-lite0 --workspace $(MODELS_WS)
 
 # The end-to-end flow on the shared data with the shipped models (trained/): under 15 minutes on 2 cores.

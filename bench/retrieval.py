@@ -13,12 +13,13 @@ Two figures per mode:
   (`own`), the same against another photo's captions (`shuffled`, a derangement), and their ratio (`lift`).
 
 The fusion weight w (score = w cos_vse + (1 - w) cos_zero_shot) is chosen on the VSE's held-out
-*validation* photos by lift times R@10 and reported on its *test* photos, and on the `unlike` photos: the
-60 held-out photos whose nearest VSE training photo is farthest in CNN feature space, a stand-in for
-photos unlike those the VSE learned from (the shared data hold no photos of other sets). The zero-shot space never
-saw a photo, so it is also reported on all 1,000. The fused vectors are the two unit vectors scaled by
-sqrt(w) and sqrt(1 - w) and concatenated (model/vse/fused.py); the bench checks the fused model that
-`storyteller build fused` writes gives the same vectors.
+*validation* photos (the highest lift among the weights that keep R@10 >= 55) and reported on its *test*
+photos, and on the `unlike` photos: the 60 held-out photos whose nearest VSE training photo is farthest in
+CNN feature space, a stand-in for photos unlike those the VSE learned from (the shared data hold no photos
+of other sets). The zero-shot space never saw a photo, so it is also reported on all 1,000. `shuffled` is
+averaged over 10 derangements. The fused vectors are the two unit vectors scaled by sqrt(w) and
+sqrt(1 - w) and concatenated (model/vse/fused.py); the bench checks that the fused model `storyteller build
+fused` writes gives the same vectors. --baseline-vse adds another VSE (the last release's) on the same photos.
 """
 
 import argparse
@@ -56,7 +57,8 @@ UNLIKE = 60  # held-out photos farthest from every VSE training photo
 CAPTION_SETS = (("flickr8k", "flickr8k/Flickr8k.token.txt.gz", "flickr8k"),
                 ("coco", "coco2017/captions_val2017.json.gz", "coco"),
                 ("multi30k", "multi30k/task2/raw/*.en.gz", "multi30k"))
-TARGET = "target: lift >= 3 and R@10 >= 55"
+TARGET_LIFT, TARGET_R10 = 3.0, 55.0
+TARGET = f"target: lift >= {TARGET_LIFT:g} and R@10 >= {TARGET_R10:g}"
 
 
 def log(message: str) -> None:
@@ -187,6 +189,9 @@ def main() -> None:
                         help="a VSE trained with held-out photos (its config names them), e.g. the shipped recipe "
                              "with --val-images 100 --test-images 100")
     parser.add_argument("--zero-shot", type=Path, required=True, help="zero-shot model folder")
+    parser.add_argument("--baseline-vse", type=Path,
+                        help="a VSE to compare with on the same photos (e.g. the last release's, trained on the same "
+                             "800 photos)")
     parser.add_argument("--weights", default=",".join(map(str, WEIGHTS)), help="fusion weights w to try")
     parser.add_argument("--workspace", type=Path, help="keeps the caption corpora (default: a temporary folder)")
     parser.add_argument("--examples", type=int, default=4, help="test photos whose top captions are printed")
@@ -223,9 +228,16 @@ def run(args: argparse.Namespace, workspace: Path) -> None:
     weights = [float(w) for w in args.weights.split(",")]
     tuning = {w: evaluate(fused_mode(w, modes["vse"], modes["zero-shot"]), val_rows, pool, ids, own_texts, own_tokens)
               for w in weights}
-    best = max(weights, key=lambda w: tuning[w]["lift"] * tuning[w]["r10"])
+    # The issue's two targets as the rule: the highest validation lift among the weights that keep R@10 >= 55.
+    keeping = [w for w in weights if tuning[w]["r10"] >= TARGET_R10] or weights
+    best = max(keeping, key=lambda w: tuning[w]["lift"])
     fused = fused_mode(best, modes["vse"], modes["zero-shot"])
     three = (modes["vse"], modes["zero-shot"], fused)
+    if args.baseline_vse:
+        encoder = VSEEncoder(args.baseline_vse)
+        log(f"[embed] baseline vse: {len(pool.tokens):,} captions")
+        three = (Mode("baseline vse", encoder.embed_features(features), encoder.embed_token_lists(pool.tokens),
+                      encoder.embed_token_lists), *three)
     results = [evaluate(m, test_rows, pool, ids, own_texts, own_tokens) for m in three]
     unlike_rows = unlike(features, val_rows + test_rows, UNLIKE)
     unlike_results = [evaluate(m, unlike_rows, pool, ids, own_texts, own_tokens) for m in three]
@@ -244,9 +256,8 @@ def run(args: argparse.Namespace, workspace: Path) -> None:
         for result in results:
             top = result["top"][test_rows.index(r)]
             print(f"  {result['mode']:>14}: {pool.texts[top[0]]} | {pool.texts[top[1]]}")
-    print(json.dumps({"best_weight": best, **{r["mode"]: {k: round(r[k], 3) for k in ("r1", "r5", "r10", "medr",
-                                                                                        "own", "shuffled", "lift")}
-                                              for r in results}}))
+    figures = ("r1", "r5", "r10", "medr", "own", "shuffled", "lift")
+    print(json.dumps({"best_weight": best, **{r["mode"]: {k: round(r[k], 3) for k in figures} for r in results}}))
 
 
 if __name__ == "__main__":

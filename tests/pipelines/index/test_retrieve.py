@@ -24,6 +24,7 @@ from pipelines.features import image_features
 from pipelines.index import build as index
 from pipelines.index import retrieve
 from tests.conftest import IN_PROCESS, SHARED_DATA
+from tests.tiny_models import random_zero_shot
 
 PHOTOS = SHARED_DATA / "images" / "flickr8k_1000"
 
@@ -113,3 +114,27 @@ def test_workspace_summary_lists_the_index_and_the_vse(built):
     lines = workspace_summary(workspace).splitlines()
     assert any(line.split()[:4] == ["tiny-vse/caps", "4995", "32", "Flat"] for line in lines)
     assert any(line.split()[:4] == ["tiny-vse", "vse/gru", "16", "32"] for line in lines)
+
+
+def test_a_zero_shot_index_retrieves_like_brute_force(built, photos, tmp_path):
+    """The zero-shot kind through the same commands: `index` embeds the captions with its SIF side, `retrieve`
+    the photos with its classifier side, and the top 3 are brute force over the API's vectors."""
+    workspace, vse_dir, _ = built
+    words = VSEEncoder(vse_dir).vocab.words
+    dim_image = image_model_spec(DEFAULT_CNN).feature_dim
+    zero_dir = random_zero_shot(workspace / "models" / "tiny-zs", words, dim_image=dim_image)
+    report = index.run(zero_dir, ["f1000"], workspace, index.IndexParams(exact_max=10_000), name="caps-zs",
+                       beam_args=IN_PROCESS)
+    kept = read_artifact(workspace / "corpora" / "f1000" / "captions", CAPTIONS).take(
+        pq.read_table(report.folder / index.ID_MAP_FILE).column(ix.ROW))
+    listing, good, _ = photos
+    out = tmp_path / "zs.parquet"
+    assert main(["retrieve", "--index", str(report.folder), "--images", str(listing), "--k", "3", "--out", str(out),
+                 "--workspace", str(workspace)]) == 0
+    rows = pq.read_table(out).to_pylist()
+    encoder = VSEEncoder(zero_dir)
+    features, _ = image_features(good, DEFAULT_CNN)
+    scores = encoder.embed_features(features) @ encoder.embed_token_lists(kept.column("tokens").to_pylist()).T
+    for position, path in enumerate(good):
+        found = [row[ix.SCORE] for row in rows if row[ix.IMAGE] == path]
+        np.testing.assert_allclose(found, np.sort(scores[position])[::-1][:3], atol=1e-4)

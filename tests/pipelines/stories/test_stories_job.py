@@ -248,8 +248,9 @@ def test_a_fused_index_picks_the_captions_of_the_weighted_cosines(built, photos,
               beam_args=IN_PROCESS)
     listing, good, _ = photos
     out = tmp_path / "told"
+    fused_index = workspace / "index" / "fused-tiny-vse" / "caps"  # the name alone: tiny-vse has a "caps" too
     assert main(["stories", "--images", str(listing), "--style", "long", "--decoder", "tiny-dec", "--k", str(K),
-                 "--search", "normalized", "--beam-width", "3", "--max-len", "12", "--index", "fused-tiny-vse/caps",
+                 "--search", "normalized", "--beam-width", "3", "--max-len", "12", "--index", str(fused_index),
                  "--workspace", str(workspace), "--out", str(out), *IN_PROCESS]) == 0
     rows = {row["path"]: row for path in shard_paths(out / "stories") for row in pq.read_table(path).to_pylist()}
     features, _ = image_features(good, DEFAULT_CNN)

@@ -30,7 +30,6 @@ import gzip
 import hashlib
 import json
 import random
-import re
 import shutil
 import sys
 import tempfile
@@ -138,14 +137,6 @@ def model_set(label: str, folder: Path, decoder: str | None, workspace: Path, vs
                     zero_shot if retrieval == "fused" else None, caption_sets)
 
 
-def own_captions(path: Path) -> dict[str, list[str]]:
-    by_photo: dict[str, list[str]] = {}
-    with path.open(newline="", encoding="utf-8") as file:
-        for row in csv.DictReader(file):
-            by_photo.setdefault(row["image"], []).append(row["caption"])
-    return by_photo
-
-
 def untold_captions(source: Path, told: set[str], out: Path) -> int:
     """The Flickr8k token file less every caption of the TOLD photos, in the same format; lines kept."""
     with gzip.open(source, "rt", encoding="utf-8") as file:
@@ -243,7 +234,7 @@ def prepare(data: Path, work: Path, count: int, chosen: list[str] | None = None)
         wanted = set(chosen)
         paths = [p for p in paths if Path(p).name in wanted]
     paths = paths[:count]
-    by_photo = own_captions(data / "images" / "flickr8k_1000" / "captions.txt")
+    by_photo = q.photo_captions(data / "images" / "flickr8k_1000" / "captions.txt")
     ids = [Path(p).name for p in paths]
     photos = Photos(paths, ids, [by_photo[i] for i in ids],
                     sorted(random.Random(SEED).sample(range(len(paths)), min(EXAMPLES, len(paths)))))
@@ -256,18 +247,13 @@ def prepare(data: Path, work: Path, count: int, chosen: list[str] | None = None)
     return photos
 
 
-def flickr_photo(image_id: str) -> str:
-    """The Flickr photo number of a Flickr8k (`1000268201_693b08cb0e.jpg`) or Flickr30k (`1000268201.jpg`) id."""
-    return re.split(r"[_.]", image_id, maxsplit=1)[0]
-
-
 def untold_other_sets(data: Path, workspace: Path, photos: Photos) -> None:
     """COCO and Multi30k through the corpus stage, written back as CSV less every caption of a told photo (by
     Flickr photo number: Multi30k holds Flickr8k's photos) and every caption repeating one of theirs."""
     from pipelines.corpus import captions as caption_corpus
 
     told_keys = {duplicate_key(text) for texts in photos.captions for text in texts}
-    told_photos = {flickr_photo(image) for image in photos.ids}
+    told_photos = {q.flickr_photo(image) for image in photos.ids}
     for name, pattern, fmt in OTHER_CAPTION_SETS:
         params = caption_corpus.CaptionParams(fmt)
         caption_corpus.run(str(data / "captions" / pattern), f"{name}-all", workspace, params)
@@ -279,7 +265,7 @@ def untold_other_sets(data: Path, workspace: Path, photos: Photos) -> None:
             writer.writerow(["image", "caption"])
             for image, text in zip(table.column(col.IMAGE_ID).to_pylist(), table.column(col.TEXT).to_pylist(),
                                    strict=True):
-                if flickr_photo(image) not in told_photos and duplicate_key(text) not in told_keys:
+                if q.flickr_photo(image) not in told_photos and duplicate_key(text) not in told_keys:
                     writer.writerow([image, text])
                     kept += 1
         log(f"[captions] {kept} of {table.num_rows} {name} captions left for the index")

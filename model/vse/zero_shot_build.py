@@ -69,6 +69,7 @@ def class_vectors(names: list[list[str]], index: dict[str, int], table: np.ndarr
     """(n_classes, dim) unit rows: the mean of the unit SIF vectors of the class's names; a class none of
     whose words has a vector stays zero (it adds nothing to an image). Also how many classes have a vector."""
     out = np.zeros((len(names), table.shape[1]), dtype=np.float32)
+    covered = 0
     for row, class_names in enumerate(names):
         vectors = []
         for name in class_names:
@@ -79,7 +80,8 @@ def class_vectors(names: list[list[str]], index: dict[str, int], table: np.ndarr
         if vectors:
             mean = np.mean(vectors, axis=0)
             out[row] = mean / max(np.linalg.norm(mean), 1e-12)
-    return out, int(np.abs(out).sum(axis=1).astype(bool).sum())
+            covered += 1
+    return out, covered
 
 
 def common_component(token_lists: Sequence[Sequence[str]], index: dict[str, int], table: np.ndarray,

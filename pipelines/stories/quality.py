@@ -11,11 +11,14 @@ Pure functions over story texts, no Beam. Everything is read in the project's Tr
 (model/text/tokenize.py), lower-cased, so stories, captions and novels are cut into words alike.
 """
 
+import csv
 import math
 import random
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -59,6 +62,23 @@ def content_words(captions: Iterable[str]) -> set[str]:
 def relevance(story: str, captions: Iterable[str]) -> int:
     """How many distinct content words of the captions the story contains."""
     return len(content_words(captions) & set(tokens(story)))
+
+
+def photo_captions(path: Path) -> dict[str, list[str]]:
+    """Each photo's own captions from a CSV with `image` and `caption` columns (the Flickr8k sample's
+    captions.txt): what relevance is measured against."""
+    by_photo: dict[str, list[str]] = {}
+    with Path(path).open(newline="", encoding="utf-8") as file:
+        for row in csv.DictReader(file):
+            by_photo.setdefault(row["image"], []).append(row["caption"])
+    return by_photo
+
+
+def flickr_photo(image_id: str) -> str:
+    """The Flickr photo number of a Flickr8k (`1000268201_693b08cb0e.jpg`) or Flickr30k (`1000268201.jpg`) id:
+    Multi30k holds Flickr8k's photos under their Flickr30k ids, so a measurement leaving a photo's captions out
+    of an index must match them by this number."""
+    return re.split(r"[_.]", image_id, maxsplit=1)[0]
 
 
 def derangement(count: int, seed: int) -> list[int]:

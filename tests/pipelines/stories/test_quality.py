@@ -99,3 +99,10 @@ def test_voice_leans_to_the_book_a_text_comes_from(books):
     romance = np.mean([voice.score(text) for text in books["romance"][1]])
     assert adventure > 0 > romance
     assert voice.score(", . ''") == 0
+
+
+def test_photo_captions_and_flickr_photo_numbers(tmp_path):
+    path = tmp_path / "captions.txt"
+    path.write_text('image,caption\na_1.jpg,"A dog , wet ."\na_1.jpg,Two dogs\nb_2.jpg,A cat\n', encoding="utf-8")
+    assert q.photo_captions(path) == {"a_1.jpg": ["A dog , wet .", "Two dogs"], "b_2.jpg": ["A cat"]}
+    assert q.flickr_photo("1000268201_693b08cb0e.jpg") == q.flickr_photo("1000268201.jpg") == "1000268201"

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.text.encodings import UnreadableTextError, read_text
+from pipelines.text.encodings import UnreadableTextError, decode_text, read_bytes, read_text
 
 FORMATS = ("coco", "flickr8k", "multi30k", "jsonl", "csv")
 
@@ -69,28 +69,62 @@ def parse_captions(
         raise ValueError(f"unknown caption format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
+def _kind(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _is_key(value: object) -> bool:
+    """An id JSON may give: a string or an integer (bool is an int to Python, not to a dataset)."""
+    return isinstance(value, str | int) and not isinstance(value, bool)
+
+
+def _coco_file_names(data: dict) -> dict:
+    """Image id -> file name; an annotation whose image is not listed keeps its image id."""
+    images = data.get("images", [])
+    if not isinstance(images, list):
+        raise UnreadableTextError(f"COCO 'images' is not a list of objects (found {_kind(images)})")
+    return {
+        image["id"]: image["file_name"]
+        for image in images
+        if isinstance(image, dict) and _is_key(image.get("id")) and isinstance(image.get("file_name"), str)
+    }
+
+
+def _found(annotation: dict, key: str) -> str:
+    return f"found {_kind(annotation[key])}" if key in annotation else f"no '{key}' key"
+
+
+def _coco_problem(annotation: object) -> str | None:
+    if not isinstance(annotation, dict):
+        return f"annotation is not an object (found {_kind(annotation)})"
+    if not isinstance(annotation.get("caption"), str):
+        return f"caption is not a string ({_found(annotation, 'caption')})"
+    if not _is_key(annotation.get("image_id")):
+        return f"'image_id' is not a string or integer ({_found(annotation, 'image_id')})"
+    if "id" in annotation and not _is_key(annotation["id"]):
+        return f"'id' is not a string or integer ({_found(annotation, 'id')})"
+    return None
+
+
 def _coco(text: str, path: str, split: str | None) -> Iterator[Parsed]:
     try:
         data = json.loads(text)
-        annotations = data["annotations"]
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise UnreadableTextError(f"not a COCO captions JSON (needs an 'annotations' list): {error}") from error
-    file_names = {
-        image.get("id"): image.get("file_name") for image in data.get("images", []) if isinstance(image, dict)
-    }
+    except json.JSONDecodeError as error:
+        raise UnreadableTextError(f"not a COCO captions JSON: {error}") from error
+    if not isinstance(data, dict) or "annotations" not in data:
+        raise UnreadableTextError("not a COCO captions JSON: needs an object with an 'annotations' list")
+    annotations = data["annotations"]
+    if not isinstance(annotations, list):
+        raise UnreadableTextError(f"COCO 'annotations' is not a list of objects (found {_kind(annotations)})")
+    file_names = _coco_file_names(data)
     if split is None:
         match = re.search(r"(train|val|test)\d*", Path(path).name)
         split = match.group(1) if match else None
     for number, annotation in enumerate(annotations):
         location = f"annotation {number}"
-        if (
-            not isinstance(annotation, dict)
-            or not isinstance(annotation.get("caption"), str)
-            or annotation.get("image_id") is None
-        ):
-            yield BadRecord(
-                location, "annotation lacks a string 'caption' or an 'image_id'", json.dumps(annotation)[:200]
-            )
+        problem = _coco_problem(annotation)
+        if problem:
+            yield BadRecord(location, problem, json.dumps(annotation)[:200])
             continue
         image = annotation["image_id"]
         caption_id = annotation.get("id", f"{source_stem(path)}#{number}")
@@ -99,14 +133,26 @@ def _coco(text: str, path: str, split: str | None) -> Iterator[Parsed]:
         )
 
 
+def _read_list(path: Path) -> list[str]:
+    """The non-blank lines of an image list beside the captions, decoded as any text input is."""
+    data = read_bytes(path)
+    if not data.strip():
+        return []
+    try:
+        lines = decode_text(data).text.split("\n")
+    except UnreadableTextError as error:
+        raise UnreadableTextError(f"image list {path}: {error}") from error
+    return [line.strip() for line in lines if line.strip()]
+
+
 def _flickr8k_splits(path: str) -> dict[str, str]:
     """Image name -> split, from the official Flickr_8k.{train,dev,test}Images.txt beside the file."""
     splits = {}
     for name in ("train", "dev", "test"):
         list_file = Path(path).parent / f"Flickr_8k.{name}Images.txt"
         if list_file.exists():
-            for line in list_file.read_text().split():
-                splits[line.strip()] = name
+            for image in _read_list(list_file):
+                splits[image] = name
     return splits
 
 
@@ -139,8 +185,7 @@ def find_image_splits(path: str) -> Path:
 
 
 def _multi30k(text: str, path: str, split: str | None, image_splits: str | None) -> Iterator[Parsed]:
-    images = Path(image_splits or find_image_splits(path)).read_text().split("\n")
-    images = [image.strip() for image in images if image.strip()]
+    images = _read_list(Path(image_splits or find_image_splits(path)))
     stem = source_stem(path)
     lines = text.split("\n")
     if lines and lines[-1] == "":
@@ -154,10 +199,16 @@ def _multi30k(text: str, path: str, split: str | None, image_splits: str | None)
         yield CaptionRecord(f"{stem}#{number}", images[number - 1], split, line, location)
 
 
-def _field(row: dict, name: str) -> str:
-    if name not in row or row[name] is None:
-        raise KeyError(f"no '{name}' field (found {sorted(row)})")
-    return str(row[name])
+def _field(row: dict, name: str, text: bool = False) -> str:
+    """A field's value as a string; the caption must be a JSON string, an id a string or integer."""
+    if name not in row:
+        raise ValueError(f"no '{name}' field (found {sorted(row)})")
+    value = row[name]
+    if text and not isinstance(value, str):
+        raise ValueError(f"caption is not a string (found {_kind(value)} in '{name}')")
+    if not text and not _is_key(value):
+        raise ValueError(f"'{name}' is not a string or integer (found {_kind(value)})")
+    return str(value)
 
 
 def _jsonl(text: str, path: str, columns: CaptionColumns, split: str | None) -> Iterator[Parsed]:
@@ -168,16 +219,25 @@ def _jsonl(text: str, path: str, columns: CaptionColumns, split: str | None) -> 
         location = f"line {number}"
         try:
             row = json.loads(line)
-            if not isinstance(row, dict):
-                raise ValueError("line is JSON but not an object")
-            record_id = _field(row, columns.id) if columns.id else f"{stem}#{number}"
-            yield CaptionRecord(record_id, _field(row, columns.image), split, _field(row, columns.text), location)
-        except (json.JSONDecodeError, ValueError, KeyError) as error:
+        except json.JSONDecodeError as error:
             yield BadRecord(location, f"invalid JSON line: {error}", line)
+            continue
+        try:
+            if not isinstance(row, dict):
+                raise ValueError(f"line is not a JSON object (found {_kind(row)})")
+            record_id = _field(row, columns.id) if columns.id else f"{stem}#{number}"
+            yield CaptionRecord(
+                record_id, _field(row, columns.image), split, _field(row, columns.text, text=True), location
+            )
+        except ValueError as error:
+            yield BadRecord(location, str(error), line)
 
 
 def _csv(text: str, path: str, columns: CaptionColumns, split: str | None) -> Iterator[Parsed]:
     stem = source_stem(path)
+    # No field can be longer than the file; the default limit (131,072) would fail the whole file on one
+    # long caption, which max_caption_chars should reject as a row.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text)))
     reader = csv.DictReader(io.StringIO(text))
     missing = [
         name for name in (columns.text, columns.image, columns.id) if name and name not in (reader.fieldnames or [])

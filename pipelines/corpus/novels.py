@@ -68,7 +68,10 @@ def read_book(task: ShardTask, params: NovelParams) -> Iterator[Chunk]:
     """Decode and clean one book into chunks of paragraphs; an unusable file is one reject."""
     try:
         decoded = read_text(task.source)
-        body = chapter_paragraphs(strip_gutenberg(decoded.text))
+        stripped = strip_gutenberg(decoded.text)
+        if not stripped.strip():
+            raise UnreadableTextError("no text after the Gutenberg header")
+        body = chapter_paragraphs(stripped)
         if not body.paragraphs:
             raise UnreadableTextError("no prose left after removing Gutenberg boilerplate and front matter")
     except (UnreadableTextError, OSError) as error:

@@ -1,4 +1,4 @@
-"""Reading text files of unknown encoding: gzip, binary detection, charset detection, newlines, NFC.
+"""Reading text files of unknown encoding: gzip, byte-order marks, binary detection, charset detection, newlines, NFC.
 
 Old Gutenberg volumes come as cp1252 or MacRoman with CR-only line endings; both decode any byte
 string, so the choice is made by which decoding gives characters that plausibly occur in prose.
@@ -18,8 +18,19 @@ _PROSE_CHARS = set(
     "\u00a0\u00bd\u00bc\u00be\u00d7\u00e1\u00ed\u00f3\u00fa\u00f1\u00c7\u2022\u2122\u00ab\u00bb"
 )
 _FALLBACK_ENCODINGS = ("cp1252", "mac_roman", "latin-1")
-# Fraction of control bytes (other than tab, newlines, form feed) above which a file is binary.
+# Fraction of control characters (other than tab, newlines, form feed) above which a file is binary.
 _BINARY_CONTROL_FRACTION = 0.01
+# Byte-order marks, longest first: the UTF-32 LE mark begins with the UTF-16 LE one.
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+# UTF-16 of Latin text without a BOM: NUL in at least this share of the bytes of one parity (the high bytes),
+# in almost none of the other.
+_UTF16_NUL_SHARE = 0.3
 
 
 class UnreadableTextError(ValueError):
@@ -44,10 +55,42 @@ def read_bytes(path: str | Path) -> bytes:
         raise UnreadableTextError(f"corrupt or truncated gzip: {error}") from error
 
 
-def _control_fraction(data: bytes) -> float:
-    sample = data[:65536]
-    controls = sum(1 for byte in sample if byte < 32 and byte not in (9, 10, 12, 13))
+def _control_fraction(text: str) -> float:
+    sample = text[:65536]
+    controls = sum(1 for char in sample if char < " " and char not in "\t\n\f\r")
     return controls / max(len(sample), 1)
+
+
+def _looks_like_utf16(sample: bytes) -> bool:
+    even, odd = sample[0::2], sample[1::2]
+    if not odd:
+        return False
+    shares = sorted((even.count(0) / len(even), odd.count(0) / len(odd)))
+    return shares[0] < 0.01 and shares[1] >= _UTF16_NUL_SHARE
+
+
+def _check_not_binary(data: bytes) -> None:
+    """Raise with the reason a BOM-less byte string is not text: UTF-16 without its mark, NUL or control bytes."""
+    nul = data.find(b"\x00")
+    if nul >= 0 and _looks_like_utf16(data[:65536]):
+        raise UnreadableTextError("UTF-16 text without a byte-order mark; save it as UTF-8 (or UTF-16 with a BOM)")
+    if nul >= 0:
+        # A whole line is named, since a NUL in an otherwise clean file is one corrupt line to fix.
+        line = len(data[: nul + 1].splitlines())
+        raise UnreadableTextError(f"binary file (NUL byte at line {line}), not text")
+    # latin-1 maps each byte to the code point of its value, so control bytes stay control characters.
+    if _control_fraction(data[:65536].decode("latin-1")) > _BINARY_CONTROL_FRACTION:
+        raise UnreadableTextError("binary file (control bytes), not text")
+
+
+def _decode_marked(data: bytes, mark: bytes, encoding: str) -> str:
+    try:
+        text = data[len(mark) :].decode(encoding.removesuffix("-sig"))
+    except UnicodeDecodeError as error:
+        raise UnreadableTextError(f"not valid {encoding} despite its byte-order mark: {error}") from error
+    if "\x00" in text or _control_fraction(text) > _BINARY_CONTROL_FRACTION:
+        raise UnreadableTextError(f"binary file (control characters after a {encoding} byte-order mark), not text")
+    return text
 
 
 def _prose_score(text: str) -> int:
@@ -59,27 +102,35 @@ def _prose_score(text: str) -> int:
     return score
 
 
+def _decode_unmarked(data: bytes) -> tuple[str, str]:
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        candidates = []
+        for name in _FALLBACK_ENCODINGS:
+            try:
+                candidates.append((_prose_score(data.decode(name)), name))
+            except UnicodeDecodeError:
+                continue
+        # max() keeps the first of equal scores, so the order above breaks ties.
+        encoding = max(candidates, key=lambda item: item[0])[1]
+        return data.decode(encoding), encoding
+
+
 def decode_text(data: bytes) -> DecodedText:
-    """Decode bytes to NFC text with '\\n' line endings, naming the encoding that was used."""
-    if not data.strip():
-        raise UnreadableTextError("empty file")
-    if b"\x00" in data[:65536] or _control_fraction(data) > _BINARY_CONTROL_FRACTION:
-        raise UnreadableTextError("binary file (NUL or control bytes), not text")
-    if data.startswith(b"\xef\xbb\xbf"):
-        text, encoding = data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+    """Decode bytes to NFC text with '\\n' line endings, naming the encoding that was used.
+
+    A byte-order mark decides the encoding (UTF-8, UTF-16, UTF-32); without one, UTF-8 is tried before the
+    8-bit encodings of old volumes.
+    """
+    marked = next(((mark, name) for mark, name in _BOMS if data.startswith(mark)), None)
+    if marked:
+        text, encoding = _decode_marked(data, *marked), marked[1]
     else:
-        try:
-            text, encoding = data.decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:
-            candidates = []
-            for name in _FALLBACK_ENCODINGS:
-                try:
-                    candidates.append((_prose_score(data.decode(name)), name))
-                except UnicodeDecodeError:
-                    continue
-            # max() keeps the first of equal scores, so the order above breaks ties.
-            encoding = max(candidates, key=lambda item: item[0])[1]
-            text = data.decode(encoding)
+        _check_not_binary(data)
+        text, encoding = _decode_unmarked(data)
+    if not text.strip():
+        raise UnreadableTextError("empty file")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return DecodedText(unicodedata.normalize("NFC", text), encoding)
 

@@ -2,12 +2,15 @@
 
 import re
 
-# Everything up to and including the first of these lines is header.
+# Everything up to and including the first of these lines is header.  The old "small print" sometimes
+# closes a book instead of opening it, so these count only in the file's first half ...
 _START = re.compile(
     r"^.*(\*\*\*\s*START OF (THE|THIS) PROJECT GUTENBERG|\*END\*THE SMALL PRINT|"
     r"\*\s*END THE SMALL PRINT).*$",
     re.IGNORECASE | re.MULTILINE,
 )
+# ... but the modern marker only ever opens the body: a file that is little more than a header has it late.
+_MODERN_START = re.compile(r"^.*\*\*\*\s*START OF (THE|THIS) PROJECT GUTENBERG.*$", re.IGNORECASE | re.MULTILINE)
 # Everything from the first of these (anywhere, since pre-tokenised copies join lines) is footer.
 _END = re.compile(
     r"(\*\*\*\s*END OF (THE|THIS) PROJECT GUTENBERG|End of (the )?Project Gutenberg|"
@@ -39,9 +42,11 @@ def strip_gutenberg(text: str) -> str:
     A header without a start marker (some mirrors strip it) is left to the paragraph filter; a
     missing end marker (truncated files) simply keeps the text to the end.
     """
-    start = _START.search(text, 0, len(text) // 2 + 1)
+    start = _START.search(text, 0, len(text) // 2 + 1) or _MODERN_START.search(text)
     if start:
-        text = text[start.end() :]
+        # The search's half-way limit can cut the marker's line short; the header ends with the whole line.
+        line_end = text.find("\n", start.start())
+        text = text[line_end + 1 :] if line_end >= 0 else ""
     end = _END.search(text)
     if end:
         text = text[: end.start()]

@@ -37,7 +37,7 @@ def test_coco_missing_caption_and_file_names(tmp_path):
     records = _parse(path, "coco")
     assert records[0] == CaptionRecord("1", "000007.jpg", "train", "A red bus.", "annotation 0")
     assert isinstance(records[1], BadRecord) and records[1].location == "annotation 1"
-    assert "'caption'" in records[1].reason and len(records) == 2
+    assert records[1].reason == "caption is not a string (no 'caption' key)" and len(records) == 2
 
 
 def test_jsonl_invalid_line(tmp_path):
@@ -82,3 +82,25 @@ def test_real_flickr8k_token_file():
 def test_real_coco_val2017():
     records = _parse(CAPTIONS / "coco2017" / "captions_val2017.json.gz", "coco")
     assert len(records) == 25_014 and {r.split for r in records} == {"val"}
+
+
+def test_binary_split_list_is_named_in_the_error(tmp_path):
+    (tmp_path / "Flickr_8k.trainImages.txt").write_bytes(b"a.jpg\n\x00\x01\x02")
+    path = tmp_path / "Flickr8k.token.txt"
+    path.write_text("a.jpg#0\tA dog .\n")
+    with pytest.raises(UnreadableTextError, match=r"trainImages.txt: binary file \(NUL byte at line 2"):
+        _parse(path, "flickr8k")
+
+
+def test_coco_shapes_that_are_not_captions(tmp_path):
+    path = tmp_path / "captions_val2017.json"
+    path.write_text(json.dumps([{"annotations": []}]))
+    with pytest.raises(UnreadableTextError, match="needs an object with an 'annotations' list"):
+        _parse(path, "coco")
+    annotations = [{"image_id": [1], "caption": "A dog."}, {"id": {"a": 1}, "image_id": 1, "caption": "A cat."}, 7]
+    path.write_text(json.dumps({"annotations": annotations}))
+    assert [(r.location, r.reason) for r in _parse(path, "coco")] == [
+        ("annotation 0", "'image_id' is not a string or integer (found list)"),
+        ("annotation 1", "'id' is not a string or integer (found dict)"),
+        ("annotation 2", "annotation is not an object (found int)"),
+    ]

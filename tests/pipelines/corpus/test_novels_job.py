@@ -16,6 +16,18 @@ from pipelines.text.passages import PassageBounds
 from tests.conftest import IN_PROCESS, NOVELS
 
 REAL = ["romance/austen_pride_and_prejudice_pg1342", "romance/burney_cecilia_vol2", "adventure/carroll_alice_nltk"]
+HEADER_ONLY = """The Project Gutenberg EBook of Nothing, by Nobody
+
+Title: Nothing
+
+Author: Nobody
+
+Release Date: January 1, 2020 [EBook #99999]
+
+*** START OF THIS PROJECT GUTENBERG EBOOK NOTHING ***
+
+*** END OF THIS PROJECT GUTENBERG EBOOK NOTHING ***
+"""
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +40,10 @@ def job(tmp_path_factory: pytest.TempPathFactory):
     (inputs / "truncated.txt.gz").write_bytes(gzip.compress(b"Some prose. " * 5000)[:-40])
     prose = "She walked home. It was late, and the lamps were lit. " * 10
     (inputs / "long_line.txt").write_text(f"{prose}\n\n{'word ' * 6000}\n\n{prose}\n")
+    (inputs / "header_only.txt").write_text(HEADER_ONLY)
+    (inputs / "utf16_le.txt").write_bytes(f"{prose}\r\n\r\n\u201c{prose}\u201d\r\n".encode("utf-16"))
+    (inputs / "utf16_be.txt").write_bytes(b"\xfe\xff" + f"{prose}\n\n{prose}\n".encode("utf-16-be"))
+    (inputs / "utf16_no_bom.txt").write_bytes(f"{prose}\n".encode("utf-16-le"))
     workspace = tmp_path_factory.mktemp("ws")
     report = novels.run(str(inputs / "*"), "books", workspace)  # default runner: FnApiRunner, 2 processes
     return inputs, workspace, report
@@ -110,7 +126,7 @@ def test_passages_cover_each_book_in_order(job):
         sentence_tokens = [t for row in sentences if row["book_id"] == book for t in row["tokens"]]
         passage_tokens = [t for row in passages if row["book_id"] == book for t in row["tokens"]]
         assert passage_tokens == sentence_tokens
-    lengths = sorted(row["n_tokens"] for row in passages if row["book_id"] != "long_line")
+    lengths = sorted(row["n_tokens"] for row in passages if row["book_id"] in {Path(name).name for name in REAL})
     assert 100 <= lengths[len(lengths) // 2] <= 150
 
 
@@ -127,3 +143,33 @@ def test_rerun_with_same_inputs_does_nothing_and_new_params_rebuild(job):
     assert changed.start is StageStart.FRESH and changed.shards_run == changed.shards
     assert changed.rows["sentences"] == again.rows["sentences"]
     assert changed.rows["passages"] > again.rows["passages"]
+
+
+def _checked_rejects(job) -> dict[str, str]:
+    """Reject reason per file name, after checking rows in = rows out + rejected in the report and _meta.json."""
+    _, workspace, report = job
+    stats = report.stats
+    assert stats["records_in"] == stats["records_out"] + stats["records_rejected"]
+    meta = json.loads((workspace / "corpora" / "books" / "passages" / "_meta.json").read_text())
+    assert meta["stats"] == stats and stats["records_rejected"] == report.rows["rejects"]
+    rejects = read_artifact(workspace / "rejects" / novels.STAGE / "books", REJECTS).to_pylist()
+    return {Path(r["source"]).name: r["reason"] for r in rejects}
+
+
+def test_book_that_is_only_a_gutenberg_header_is_rejected(job):
+    assert _checked_rejects(job)["header_only.txt"] == "no text after the Gutenberg header"
+    sentences = read_artifact(job[1] / "corpora" / "books" / "sentences", SENTENCES)
+    assert "header_only" not in set(sentences.column("book_id").to_pylist())
+
+
+def test_utf16_books_with_a_bom_are_read_and_without_one_rejected(job):
+    reasons = _checked_rejects(job)
+    assert reasons["utf16_no_bom.txt"].startswith("UTF-16 text without a byte-order mark")
+    assert not {"utf16_le.txt", "utf16_be.txt"} & set(reasons)
+    meta = json.loads((job[1] / "corpora" / "books" / "sentences" / "_meta.json").read_text())
+    encodings = {Path(source).name: info.get("encoding") for source, info in meta["sources"].items()}
+    assert encodings["utf16_le.txt"] == "utf-16-le" and encodings["utf16_be.txt"] == "utf-16-be"
+    sentences = read_artifact(job[1] / "corpora" / "books" / "sentences", SENTENCES)
+    counts = pc.value_counts(sentences.column("book_id")).to_pylist()
+    counts = {row["values"]: row["counts"] for row in counts}
+    assert counts["utf16_le"] == counts["utf16_be"] == counts["long_line"] == 40  # the same two paragraphs

@@ -67,3 +67,27 @@ def test_real_mac_roman_volume():
     assert decoded.encoding == "mac_roman"
     assert "\u201c" in decoded.text
     assert "\r" not in decoded.text
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-8-sig"])
+def test_byte_order_mark_decides_the_encoding(encoding):
+    text = "\u201cCaf\u00e9,\u201d she said.\r\nThen left."
+    data = text.encode("utf-8-sig") if encoding == "utf-8-sig" else "\ufeff".encode(encoding) + text.encode(encoding)
+    assert decode_text(data) == DecodedText("\u201cCaf\u00e9,\u201d she said.\nThen left.", encoding)
+
+
+def test_utf16_without_bom_and_binary_get_their_own_reasons():
+    with pytest.raises(UnreadableTextError, match="UTF-16 text without a byte-order mark"):
+        decode_text("A line of text.\n".encode("utf-16-le"))
+    with pytest.raises(UnreadableTextError, match=r"binary file \(NUL byte at line 3\)"):
+        decode_text(b"one\r\ntwo\nthr\x00ee\n")
+    with pytest.raises(UnreadableTextError, match=r"binary file \(control bytes\)"):
+        decode_text(b"\x01\x02\x03\x04 some control noise")
+    with pytest.raises(UnreadableTextError, match="control characters after a utf-16-le byte-order mark"):
+        decode_text(b"\xff\xfe" + b"\x01\x00\x00\x00" * 20)
+    with pytest.raises(UnreadableTextError, match="not valid utf-16-le despite its byte-order mark"):
+        decode_text(b"\xff\xfe" + bytes(range(256)) * 4)
+    with pytest.raises(UnreadableTextError, match="empty file"):
+        decode_text(b"\xff\xfe" + " \n".encode("utf-16-le"))
+    with pytest.raises(UnreadableTextError, match="not valid utf-8-sig despite its byte-order mark"):
+        decode_text(b"\xef\xbb\xbfcaf\xe9")

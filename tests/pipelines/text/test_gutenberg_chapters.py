@@ -80,3 +80,9 @@ def test_pride_and_prejudice_chapters():
     book = _book(NOVELS / "romance" / "austen_pride_and_prejudice_pg1342.txt.gz")
     assert 55 <= len({p.chapter for p in book.paragraphs}) <= 65
     assert book.paragraphs[0].text.startswith("It is a truth universally acknowledged")
+
+
+def test_header_only_file_leaves_no_body():
+    header = "Title: Nothing\n\nAuthor: Nobody\n\n*** START OF THE PROJECT GUTENBERG EBOOK NOTHING ***\n\n"
+    assert strip_gutenberg(header).strip() == ""
+    assert strip_gutenberg(header + "*** END OF THE PROJECT GUTENBERG EBOOK NOTHING ***\n").strip() == ""

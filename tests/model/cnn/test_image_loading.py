@@ -1,12 +1,17 @@
-"""Image files of every awkward kind become upright 8-bit RGB, and broken ones a reason, never a crash."""
+"""Image files of every awkward kind become upright 8-bit RGB, and broken ones a reason, never a crash; big
+images are refused from their header or, for JPEG, decoded at reduced scale."""
 
 import io
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from model.cnn import efficientnet_lite
 from model.cnn.image_loading import ImageLoadError, load_rgb
+from tests.model.cnn.awkward_images import png_header
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 
@@ -77,3 +82,54 @@ def test_truncated_jpeg_is_rejected(tmp_path):
     (tmp_path / "cut.jpg").write_bytes(data.getvalue()[: len(data.getvalue()) // 2])
     with pytest.raises(ImageLoadError, match="truncated"):
         load_rgb(str(tmp_path / "cut.jpg"))
+
+
+def test_pixel_limit_is_read_from_the_header_before_any_decoding(tmp_path):
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_header(20000, 20000))  # 400 MP declared: Pillow's own check would raise
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no DecompressionBombWarning either
+        with pytest.raises(ImageLoadError, match=r"20000 x 20000 = 400\.0 megapixels, over the limit of 50 mega"):
+            load_rgb(str(bomb))
+        with pytest.raises(ImageLoadError, match="cannot decode"):  # our limit raised: Pillow's does not decide
+            load_rgb(str(bomb), max_pixels=10**9)
+    photo = save(tmp_path, "photo.png", Image.new("RGB", (30, 20), RED))
+    assert load_rgb(photo, max_pixels=600).shape == (20, 30, 3)
+    with pytest.raises(ImageLoadError, match=r"30 x 20 .* --max-image-pixels 600 or more"):
+        load_rgb(photo, max_pixels=599)
+
+
+def test_big_jpegs_decode_at_reduced_scale_close_to_a_full_decode(tmp_path):
+    ramp = np.linspace(0, 255, 1300, dtype=np.float32)
+    smooth = np.stack([np.add.outer(ramp[:1100] / 2, ramp / 2), np.tile(ramp, (1100, 1)),
+                       np.tile(ramp[:1100, None], (1, 1300))], axis=2).astype(np.uint8)
+    jpeg = save(tmp_path, "big.jpg", Image.fromarray(smooth), quality=95)
+    drafted, full = load_rgb(jpeg), load_rgb(jpeg, short_side=None)
+    assert drafted.shape == (550, 650, 3) and full.shape == (1100, 1300, 3)  # both sides kept >= 512
+    difference = efficientnet_lite.preprocess(drafted) - efficientnet_lite.preprocess(full)
+    assert np.abs(difference).mean() * efficientnet_lite.STDDEV_RGB < 1  # under one grey level on average
+    assert load_rgb(save(tmp_path, "small.jpg", Image.fromarray(smooth[:1000]))).shape == (1000, 1300, 3)
+    assert load_rgb(save(tmp_path, "big.png", Image.fromarray(smooth))).shape == (1100, 1300, 3)  # JPEG only
+    data = (tmp_path / "big.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageLoadError, match="truncated"):  # a draft still decodes every block
+        load_rgb(str(tmp_path / "cut.jpg"))
+
+
+def test_corrupt_png_and_bad_links_raise_with_a_reason(tmp_path):
+    noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    data = bytearray(Path(save(tmp_path, "ok.png", Image.fromarray(noise))).read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside the compressed pixels
+    (tmp_path / "bad.png").write_bytes(bytes(data))
+    cases = {"bad.png": "cannot decode", "loop.jpg": "symlink loop", "gone.jpg": "dangling symlink to nowhere.jpg",
+             "folder": "links to folders are not followed", "ok.jpg": None}
+    (tmp_path / "loop.jpg").symlink_to("loop.jpg")
+    (tmp_path / "gone.jpg").symlink_to("nowhere.jpg")
+    (tmp_path / "folder").symlink_to(tmp_path, target_is_directory=True)
+    (tmp_path / "ok.jpg").symlink_to(tmp_path / "ok.png")  # a link to a file is read
+    for name, reason in cases.items():
+        if reason is None:
+            assert load_rgb(str(tmp_path / name)).shape == (64, 64, 3)
+            continue
+        with pytest.raises(ImageLoadError, match=reason):
+            load_rgb(str(tmp_path / name))

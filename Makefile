@@ -7,7 +7,7 @@ SHARED ?= ../shared
 DEMO_WS ?= workspace/demo
 DEMO_PHOTOS ?= 96
 
-.PHONY: install test test-fast bench bench-retrieval demo models lint clean
+.PHONY: install test test-fast bench bench-retrieval demo models lint clean browser
 
 install: $(STAMP)
 
@@ -25,6 +25,11 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
+
+# Debian's Chromium for the gallery's browser test (Playwright drives it; it never downloads a browser of its
+# own). apt-get only when /usr/bin/chromium is missing, so a second run does nothing; needs root, as in CI.
+browser:
+	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 ENCODER ?= trained/skipthought-uni-novels
 CAPTION_INDEX ?= $(DEMO_WS)/index/vse-flickr8k_1000/flickr8k+coco+multi30k

@@ -20,7 +20,7 @@ import numpy as np
 
 from pipelines.index.build import collect_captions
 from pipelines.index.caption_index import CaptionIndex, find_index
-from pipelines.index.faiss_index import FLAT, IndexChoice, build_index, choose_index, recall_at_k, tune_and_measure
+from pipelines.index.faiss_index import EXACT, IndexChoice, build_index, choose_index, recall_at_k, tune_and_measure
 
 K = 10
 TARGET = 0.95
@@ -35,7 +35,7 @@ def queries_per_second(index: faiss.Index, queries: np.ndarray) -> tuple[float, 
 def compare(label: str, vectors: np.ndarray, queries: np.ndarray, query_label: str, seed: int = 0) -> None:
     """Exact vs IVF on the same vectors: build seconds, queries/s, recall@10 of both query kinds."""
     started = time.perf_counter()
-    exact = build_index(vectors, IndexChoice(FLAT))
+    exact = build_index(vectors, IndexChoice(EXACT))
     exact_build = time.perf_counter() - started
     exact_rate, truth = queries_per_second(exact, queries)
     choice = choose_index(len(vectors), 0)

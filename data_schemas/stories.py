@@ -8,7 +8,8 @@ import pyarrow as pa
 
 from data_schemas.features import IMAGE_ID, PATH
 
-STORY = "story"
+STORY = "story"  # the decoder's tokens, as the original wrote them (`do n't ,`)
+STORY_TEXT = "story_text"  # the same story as prose for people (`don't,`): pipelines/stories/prose.py
 CAPTIONS = "captions"  # the nearest captions, best first: caption_id, text, score (cosine)
 CAPTION_ID = "caption_id"
 TEXT = "text"
@@ -44,6 +45,7 @@ STORIES = pa.schema(
         pa.field(IMAGE_ID, pa.string(), nullable=False),
         pa.field(PATH, pa.string(), nullable=False),
         pa.field(STORY, pa.string(), nullable=False),
+        pa.field(STORY_TEXT, pa.string(), nullable=False),
         pa.field(CAPTIONS, pa.list_(NEAREST), nullable=False),
         pa.field(K, pa.int32(), nullable=False),
         pa.field(BEAM_WIDTH, pa.int32(), nullable=False),
@@ -57,8 +59,8 @@ STORIES = pa.schema(
 
 
 def stories_table(rows: list[dict], run: dict) -> pa.Table:
-    """`rows` hold image_id, path, story and captions; `run` the settings shared by every row."""
-    columns = {name: [row[name] for row in rows] for name in (IMAGE_ID, PATH, STORY, CAPTIONS)}
+    """`rows` hold image_id, path, story, story_text and captions; `run` the settings shared by every row."""
+    columns = {name: [row[name] for row in rows] for name in (IMAGE_ID, PATH, STORY, STORY_TEXT, CAPTIONS)}
     columns.update({name: [run[name]] * len(rows) for name in (*NUMBER_FIELDS, *RUN_FIELDS)})
     columns.update({name: [run.get(name)] * len(rows) for name in SAMPLING_FIELDS})
     return pa.Table.from_pydict(columns, schema=STORIES)

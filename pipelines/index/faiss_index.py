@@ -1,11 +1,14 @@
 """Choosing, building and checking a FAISS inner-product index over unit vectors.
 
-Exact search (`IndexFlatIP`) up to a size threshold; above it an inverted-file index whose probe
-count is tuned against exact search on a sample, so the stored recall@10 is measured, not assumed
-(IVF recall depends on how clustered the data is: 0.3 or 0.99 at the same settings).
+Every index is built from a `faiss.index_factory` string. The automatic choice is exact search
+("Flat") up to a size threshold and above it an inverted-file index ("IVF<lists>,Flat"); any other
+string (`HNSW32`, `IVF4096,PQ32x8`) can be given instead. Either way the search-time knob (IVF probe
+count, HNSW efSearch) is tuned against exact search on a sample, so the stored recall@10 is measured,
+not assumed (IVF recall depends on how clustered the data is: 0.3 or 0.99 at the same settings).
 """
 
 import math
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -13,21 +16,22 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-FLAT, IVF = "flat", "ivf"
-# Points per list used to train the coarse quantizer: FAISS warns below 39; more costs k-means time.
+FLAT, IVF, HNSW = "flat", "ivf", "hnsw"
+EXACT = "Flat"
+EXAMPLES = "Flat, HNSW32, IVF1024,Flat or IVF4096,PQ32x8"
+# Points per centroid used to train a k-means (IVF lists, PQ codebooks): more costs k-means time.
 TRAIN_POINTS_PER_LIST = 64
+# FAISS warns below 39 training points per centroid: fewer give centroids that are mostly noise.
+MIN_POINTS_PER_CENTROID = 39
 KMEANS_ITERATIONS = 10
+EF_SEARCH_START, EF_SEARCH_MAX = 16, 2048  # HNSW efSearch tried: FAISS's default, doubled up to this
 ADD_CHUNK = 100_000
 
 
 @dataclass(frozen=True)
 class IndexChoice:
-    kind: str  # FLAT or IVF
-    nlist: int = 0  # inverted lists (IVF only)
-
-    @property
-    def factory(self) -> str:
-        return "Flat" if self.kind == FLAT else f"IVF{self.nlist},Flat"
+    factory: str  # a faiss.index_factory string
+    given: bool = False  # named by the user (--index-factory) rather than chosen by size
 
 
 def choose_index(count: int, exact_max: int) -> IndexChoice:
@@ -36,30 +40,93 @@ def choose_index(count: int, exact_max: int) -> IndexChoice:
     the list count, and sqrt(N) keeps a million 1024-d vectors well under two minutes; the probe
     count, tuned afterwards, buys the recall back."""
     if count <= exact_max:
-        return IndexChoice(FLAT)
+        return IndexChoice(EXACT)
     nlist = 2 ** round(math.log2(math.sqrt(count)))
-    return IndexChoice(IVF, int(min(max(nlist, 64), 65536)))
+    return IndexChoice(f"IVF{int(min(max(nlist, 64), 65536))},Flat")
+
+
+def _faiss_reason(error: RuntimeError) -> str:
+    """FAISS's own words without its C++ location ("Error in ... at file.cpp:12: ")."""
+    return re.sub(r"^Error in .*? at \S+:\d+: (Error: )?", "", str(error).strip().splitlines()[0])
+
+
+def empty_index(factory: str, dim: int) -> faiss.Index:
+    """The untrained index of `factory` over `dim`-d vectors; a ValueError naming the string otherwise."""
+    try:
+        return faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as error:
+        raise ValueError(f"--index-factory {factory!r} is not a FAISS index of {dim}-d vectors "
+                         f"({_faiss_reason(error)}); give a faiss.index_factory string such as {EXAMPLES}") from error
+
+
+def index_kind(index: faiss.Index) -> str:
+    """FLAT, IVF (also wrapped, as in OPQ16,IVF...), HNSW, or FAISS's class name for anything else."""
+    if isinstance(index, faiss.IndexFlat):
+        return FLAT
+    if faiss.try_extract_index_ivf(index) is not None:
+        return IVF
+    if isinstance(index, faiss.IndexHNSW):
+        return HNSW
+    return type(index).__name__.removeprefix("Index").lower()
+
+
+def nlist_of(index: faiss.Index) -> int:
+    ivf = faiss.try_extract_index_ivf(index)
+    return int(ivf.nlist) if ivf is not None else 0
+
+
+def largest_kmeans(index: faiss.Index, factory: str) -> int:
+    """Centroids of the largest k-means training runs: the IVF lists, or 2^bits of a PQ codebook
+    (`PQ32` is 8 bits, `PQ32x4` 4; OPQ trains one as well)."""
+    codebooks = [2 ** int(bits or 8) for bits in re.findall(r"PQ\d+(?:x(\d+))?", factory)]
+    return max([nlist_of(index), *codebooks])
 
 
 def _log(message: str) -> None:
     print(f"[index] {message}", file=sys.stderr, flush=True)
 
 
+def _doublings(start: int, stop: int) -> list[int]:
+    """start, 2*start, 4*start ... while below stop, then stop itself."""
+    values = [start]
+    while values[-1] * 2 < stop:
+        values.append(values[-1] * 2)
+    return [*values, stop] if stop > start else values
+
+
+def _train(index: faiss.Index, vectors: np.ndarray, choice: IndexChoice, seed: int) -> None:
+    count, factory = len(vectors), choice.factory
+    named = f"--index-factory {factory!r}" if choice.given else f"the automatic index {factory!r} (--exact-max)"
+    centroids = largest_kmeans(index, factory)
+    if count < MIN_POINTS_PER_CENTROID * centroids:
+        raise ValueError(f"{named} trains a k-means of {centroids:,} centroids, which needs at least "
+                         f"{MIN_POINTS_PER_CENTROID * centroids:,} training vectors ({MIN_POINTS_PER_CENTROID} per "
+                         f"centroid) but there are only {count:,} captions: give an index of at most "
+                         f"{count // MIN_POINTS_PER_CENTROID:,} centroids (fewer IVF lists, fewer PQ bits), "
+                         "or HNSW32 or Flat, which need no training")
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        ivf.cp.niter = KMEANS_ITERATIONS
+        ivf.cp.seed = seed
+    sample_size = min(count, centroids * TRAIN_POINTS_PER_LIST) if centroids else count
+    sample = np.sort(np.random.default_rng(seed).choice(count, sample_size, replace=False))
+    started = time.monotonic()
+    try:
+        index.train(vectors[sample])
+    except RuntimeError as error:
+        raise ValueError(f"{named}: FAISS could not train it on {sample_size:,} of {count:,} "
+                         f"captions ({_faiss_reason(error)}); pick a smaller index, e.g. HNSW32 or Flat") from error
+    _log(f"trained {factory} on {sample_size:,} vectors in {time.monotonic() - started:.1f}s")
+
+
 def build_index(vectors: np.ndarray, choice: IndexChoice, seed: int = 0) -> faiss.Index:
-    """The index over `vectors` (float32, unit rows); FAISS id = row number."""
+    """The index of `choice.factory` over `vectors` (float32, unit rows), trained when it needs to be;
+    FAISS id = row number."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     count, dim = vectors.shape
-    if choice.kind == FLAT:
-        index = faiss.IndexFlatIP(dim)
-    else:
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, choice.nlist, faiss.METRIC_INNER_PRODUCT)
-        index.cp.niter = KMEANS_ITERATIONS
-        index.cp.seed = seed
-        sample_size = min(count, choice.nlist * TRAIN_POINTS_PER_LIST)
-        sample = np.sort(np.random.default_rng(seed).choice(count, sample_size, replace=False))
-        started = time.monotonic()
-        index.train(vectors[sample])
-        _log(f"trained {choice.nlist} lists on {sample_size:,} vectors in {time.monotonic() - started:.1f}s")
+    index = empty_index(choice.factory, dim)
+    if not index.is_trained:
+        _train(index, vectors, choice, seed)
     for start in range(0, count, ADD_CHUNK):
         index.add(vectors[start : start + ADD_CHUNK])
         if count > ADD_CHUNK:
@@ -90,52 +157,69 @@ def recall_at_k(found_scores: np.ndarray, truth_scores: np.ndarray, tolerance: f
 
 @dataclass(frozen=True)
 class RecallCheck:
-    nprobe: int  # 0 for an exact index
+    nprobe: int  # IVF probe count chosen; 0 for an index without lists
     recall: float
     queries: int
     k: int
-    curve: list[dict]  # recall and queries/s for each probe count tried
+    curve: list[dict]  # recall and queries/s for each knob value tried
+    ef_search: int = 0  # HNSW efSearch chosen; 0 for an index without a graph
 
     def to_json(self) -> dict:
-        return {"nprobe": self.nprobe, f"recall@{self.k}": round(self.recall, 4), "queries": self.queries,
-                "k": self.k, "curve": self.curve}
+        return {"nprobe": self.nprobe, "ef_search": self.ef_search, f"recall@{self.k}": round(self.recall, 4),
+                "queries": self.queries, "k": self.k, "curve": self.curve}
+
+
+def search_knob(index: faiss.Index) -> tuple[str, list[int]]:
+    """The search-time parameter that trades speed for recall (FAISS ParameterSpace name) and the
+    values to try, smallest first; ("", []) for an index that has none."""
+    nlist = nlist_of(index)
+    if nlist:
+        return "nprobe", _doublings(1, nlist)
+    if isinstance(index, faiss.IndexHNSW):
+        return "efSearch", _doublings(EF_SEARCH_START, EF_SEARCH_MAX)
+    return "", []
 
 
 def tune_and_measure(index: faiss.Index, vectors: np.ndarray, target: float, queries: int = 1000, k: int = 10,
                      seed: int = 0) -> RecallCheck:
-    """Recall@k against exact search on a sample of the vectors; for IVF, the smallest power-of-two
-    probe count that reaches `target` (or the best tried, when none does), which is left set."""
+    """Recall@k against exact search on a sample of the vectors; for IVF (HNSW), the smallest
+    power-of-two probe count (efSearch) that reaches `target` (or the best tried, when none does),
+    which is left set."""
     rng = np.random.default_rng(seed)
     query_ids = np.sort(rng.choice(len(vectors), min(queries, len(vectors) - 1), replace=False)).astype(np.int64)
     exact = faiss.IndexFlatIP(vectors.shape[1])
     exact.add(np.ascontiguousarray(vectors, dtype=np.float32))
     truth_scores, _ = search_without_self(exact, vectors, query_ids, k)
-    if not isinstance(index, faiss.IndexIVF):
+    knob, values = search_knob(index)
+    if not knob:
         found, _ = search_without_self(index, vectors, query_ids, k)
         recall = recall_at_k(found, truth_scores)
         return RecallCheck(0, recall, len(query_ids), k, [{"nprobe": 0, "recall": round(recall, 4)}])
+    name = "nprobe" if knob == "nprobe" else "ef_search"
+    space = faiss.ParameterSpace()
     curve, chosen = [], None
-    nprobe = 1
-    while nprobe <= index.nlist:
-        index.nprobe = nprobe
+    for value in values:
+        space.set_index_parameter(index, knob, value)
         started = time.monotonic()
         found, _ = search_without_self(index, vectors, query_ids, k)
         rate = len(query_ids) / max(time.monotonic() - started, 1e-9)
         recall = recall_at_k(found, truth_scores)
-        curve.append({"nprobe": nprobe, "recall": round(recall, 4), "queries_per_s": round(rate, 1)})
+        curve.append({name: value, "recall": round(recall, 4), "queries_per_s": round(rate, 1)})
         if recall >= target:
-            chosen = (nprobe, recall)
+            chosen = (value, recall)
             break
-        nprobe *= 2
     if chosen is None:
         best = max(curve, key=lambda point: point["recall"])
-        chosen = (best["nprobe"], best["recall"])
-    index.nprobe = chosen[0]
-    _log(f"nprobe {chosen[0]} of {index.nlist} lists: recall@{k} {chosen[1]:.3f} on {len(query_ids)} queries")
-    return RecallCheck(chosen[0], chosen[1], len(query_ids), k, curve)
+        chosen = (best[name], best["recall"])
+    space.set_index_parameter(index, knob, chosen[0])
+    _log(f"{knob} {chosen[0]}: recall@{k} {chosen[1]:.3f} on {len(query_ids)} queries")
+    if knob == "nprobe":
+        return RecallCheck(chosen[0], chosen[1], len(query_ids), k, curve)
+    return RecallCheck(0, chosen[1], len(query_ids), k, curve, ef_search=chosen[0])
 
 
 def write_index(index: faiss.Index, path) -> None:
+    """FAISS writes an HNSW graph's efSearch with it; an IVF probe count is set again on load."""
     faiss.write_index(index, str(path))
 
 
@@ -144,6 +228,6 @@ def read_index(path, kind: str, nprobe: int = 0) -> faiss.Index:
     machine share the page cache. The flags are not bits to combine: IO_FLAG_MMAP is a whole code
     word (it maps IVF lists), IO_FLAG_MMAP_IFC maps flat codes; OR-ing them breaks both."""
     index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC if kind == FLAT else faiss.IO_FLAG_MMAP)
-    if nprobe and isinstance(index, faiss.IndexIVF):
-        index.nprobe = nprobe
+    if nprobe and faiss.try_extract_index_ivf(index) is not None:
+        faiss.ParameterSpace().set_index_parameter(index, "nprobe", nprobe)
     return index

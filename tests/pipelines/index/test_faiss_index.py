@@ -1,13 +1,17 @@
-"""Index choice, tie-aware recall and probe tuning, checked against brute-force NumPy search."""
+"""Index choice as factory strings, tie-aware recall, probe and efSearch tuning, checked against brute-force
+NumPy search; factory strings FAISS cannot parse or train on the vectors given are clear errors."""
 
 import numpy as np
 import pytest
 
 from pipelines.index.faiss_index import (
     FLAT,
+    HNSW,
     IVF,
+    IndexChoice,
     build_index,
     choose_index,
+    index_kind,
     read_index,
     recall_at_k,
     search_without_self,
@@ -24,10 +28,13 @@ def clustered(count: int, dim: int, seed: int = 0) -> np.ndarray:
 
 
 def test_choice_is_exact_up_to_the_threshold_then_ivf_with_about_sqrt_n_lists():
-    assert choose_index(250_000, 250_000).kind == FLAT
-    assert (choose_index(250_001, 250_000).kind, choose_index(1_000_000, 250_000).nlist) == (IVF, 1024)
-    assert choose_index(5_000, 100).nlist == 64  # never fewer than 64 lists
+    assert choose_index(250_000, 250_000).factory == "Flat"
+    assert choose_index(250_001, 250_000).factory == "IVF512,Flat"
+    assert choose_index(5_000, 100).factory == "IVF64,Flat"  # never fewer than 64 lists
     assert choose_index(1_000_000, 250_000).factory == "IVF1024,Flat"
+    vectors = clustered(3_000, 8)
+    assert index_kind(build_index(vectors, choose_index(3_000, 10_000))) == FLAT
+    assert index_kind(build_index(vectors, choose_index(3_000, 100))) == IVF
 
 
 def test_recall_counts_ties_as_found():
@@ -68,3 +75,28 @@ def test_unreachable_target_keeps_the_best_probe_count():
     index = build_index(vectors, choose_index(len(vectors), 100))
     check = tune_and_measure(index, vectors, target=1.01, queries=100)
     assert check.nprobe == index.nlist and check.recall == max(p["recall"] for p in check.curve)
+
+
+def test_a_given_hnsw_factory_has_its_ef_search_tuned_and_kept_on_reload(tmp_path):
+    vectors = clustered(4_000, 16)
+    index = build_index(vectors, IndexChoice("HNSW32", given=True))
+    assert index_kind(index) == HNSW
+    check = tune_and_measure(index, vectors, target=0.95, queries=200)
+    assert check.recall >= 0.95 and check.nprobe == 0 and index.hnsw.efSearch == check.ef_search
+    assert all(point["recall"] < 0.95 for point in check.curve if point["ef_search"] < check.ef_search)
+    write_index(index, tmp_path / "hnsw.faiss")
+    assert read_index(tmp_path / "hnsw.faiss", HNSW).hnsw.efSearch == check.ef_search
+
+
+def test_unknown_or_undertrained_factory_strings_are_clear_errors():
+    vectors = clustered(1_000, 16)
+    with pytest.raises(ValueError, match=r"--index-factory 'Bogus' is not a FAISS index of 16-d vectors "
+                                         r"\(could not parse index string Bogus\); give .* such as Flat, HNSW32"):
+        build_index(vectors, IndexChoice("Bogus", given=True))
+    with pytest.raises(ValueError, match="multiple of the number of subquantizers"):
+        build_index(vectors, IndexChoice("PQ7", given=True))
+    with pytest.raises(ValueError, match=r"'IVF4096,PQ8' trains a k-means of 4,096 centroids, which needs at least "
+                                         r"159,744 training vectors .* only 1,000 captions: .* at most 25 "):
+        build_index(vectors, IndexChoice("IVF4096,PQ8", given=True))
+    with pytest.raises(ValueError, match=r"'IVF16,PQ8' trains a k-means of 256 centroids"):  # the PQ's 2^8 codes
+        build_index(vectors, IndexChoice("IVF16,PQ8", given=True))

@@ -14,9 +14,10 @@ from pathlib import Path
 _NAME = re.compile(r"[A-Za-z0-9_+\-][A-Za-z0-9_.+\-]*")
 MAX_NAME_CHARS = 128
 MODEL_CONFIG = "config.json"
-# The workspace's top-level folders, one per kind of artifact.
-CORPORA, VOCAB, VECTORS, FEATURES, MODELS, STYLES, INDEX, REJECTS = (
-    "corpora", "vocab", "vectors", "features", "models", "styles", "index", "rejects")
+# The workspace's top-level folders, one per kind of artifact; story runs go under `stories/` by
+# convention (`storyteller stories --out` may name any folder).
+CORPORA, VOCAB, VECTORS, FEATURES, MODELS, STYLES, INDEX, REJECTS, STORIES = (
+    "corpora", "vocab", "vectors", "features", "models", "styles", "index", "rejects", "stories")
 
 
 def check_name(kind: str, name: str) -> str:
@@ -73,6 +74,9 @@ class Workspace:
 
     def index(self, vse: str, name: str) -> Path:
         return self.index_root() / check_name("model", vse) / check_name("index", name)
+
+    def stories_root(self) -> Path:
+        return self.root / STORIES
 
     def rejects(self, stage: str, *names: str) -> Path:
         return self.root.joinpath(REJECTS, check_name("stage", stage), *(check_name("name", n) for n in names))

@@ -9,6 +9,10 @@ the fast path honest:
 - a cached result names the output files it saw (their sha256); when one changed or vanished since
   (outputs deleted, or rebuilt by hand with other parameters), the task runs again and the stage's
   own check decides what to do.
+The key holds paths as given, the workspace's among them, on purpose: a cached summary names the
+absolute output files it saw, so a copied or moved workspace must not answer from the original's
+cache. There the tasks run and each stage's own key, made of content and workspace-relative paths,
+finds its outputs done in a moment.
 `cached_summary` reads that cache without starting a task run, so the end-to-end flow can see that
 nothing changed before it starts a single subflow.
 """
@@ -30,6 +34,8 @@ from prefect.states import State
 from prefect.utilities.callables import get_call_parameters
 from pydantic_core import to_jsonable_python
 
+from pipelines.core.all_rejected import check_some_kept
+from pipelines.core.dry_run import dry_run_enabled
 from pipelines.core.manifest import META_FILE, StageStart, code_version, file_fingerprint
 from pipelines.core.stage_run import StageReport
 from pipelines.style.files import UNCHANGED
@@ -60,8 +66,10 @@ def sha256_of_files(paths: Iterable[Path]) -> dict[str, str]:
 
 
 def summarize(report: StageReport, outputs: dict[str, Path], stage: str | None = None) -> StageSummary:
-    """A sharded stage's report; `outputs` are its output folders (their `_meta.json` mark completion)."""
+    """A sharded stage's report; `outputs` are its output folders (their `_meta.json` mark completion). A stage
+    that rejected every record fails the task here (AllRejectedError), and with it the flow."""
     stats = report.stats
+    check_some_kept(stage or report.stage, stats, outputs.get("rejects"))
     return StageSummary(stage or report.stage, report.start.value, stats.get("records_in", 0),
                         stats.get("records_out", 0), stats.get("records_rejected", 0), round(report.seconds, 2),
                         sha256_of_files(Path(folder) / META_FILE for folder in outputs.values()),
@@ -97,7 +105,10 @@ class StageKey:
         return self.of(context.task, parameters)
 
     def of(self, task: Task, parameters: dict[str, Any]) -> str | None:
-        """The key of a call of `task` with `parameters` (all of them, defaults filled in)."""
+        """The key of a call of `task` with `parameters` (all of them, defaults filled in); none in a dry
+        run, whose summaries describe work not done and must never answer for a real run."""
+        if dry_run_enabled():
+            return None
         try:
             prints = [item if isinstance(item, dict) else fingerprint(item) for item in self.inputs(parameters)]
         except (OSError, ValueError):

@@ -25,3 +25,10 @@ def dry_run(enabled: bool = True) -> Iterator[None]:
         yield
     finally:
         set_dry_run(previous)
+
+
+def print_plan(stage: str, action: str, details: list[str]) -> None:
+    """A stage's plan under a dry run, on stdout: what it would do, then one line per output."""
+    print(f"[dry run] {stage}: {action}")
+    for line in details:
+        print(f"    {line}")

@@ -1,6 +1,12 @@
 """Stage bookkeeping: fingerprints of inputs, the `_meta.json` of finished artifacts, and the
-`_run.json` that lets a killed stage resume only when its inputs and parameters are unchanged."""
+`_run.json` that lets a killed stage resume only when its inputs and parameters are unchanged.
 
+Keys are made of content and workspace-relative paths: a path under the stage's root (the workspace)
+enters the key relative to it, so a copied or moved workspace keeps its keys and is reused. The
+`_meta.json` still records the paths as given, for people to read.
+"""
+
+import ast
 import hashlib
 import json
 import os
@@ -16,6 +22,7 @@ from data_schemas.atomic import remove_temporaries, write_json_atomic
 META_FILE = "_meta.json"
 RUN_FILE = "_run.json"
 _SOURCE_PACKAGES = ("pipelines", "data_schemas", "model")
+IN_ROOT = "<root>/"  # how a path under the stage's root appears in its key
 
 
 def file_fingerprint(path: str | Path) -> dict[str, Any]:
@@ -27,22 +34,84 @@ def file_fingerprint(path: str | Path) -> dict[str, Any]:
     return {"path": str(path), "bytes": os.path.getsize(path), "sha256": digest.hexdigest()}
 
 
+def _without_docstrings(tree: ast.Module) -> ast.Module:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def _code_text(path: Path) -> bytes:
+    """What of a source file can change results: a module's syntax tree without docstrings (comments,
+    docstrings and layout do not count); the bytes of a JSON file or of a module that does not parse."""
+    data = path.read_bytes()
+    if path.suffix != ".py":
+        return data
+    try:
+        return ast.dump(_without_docstrings(ast.parse(data, str(path)))).encode()
+    except SyntaxError:
+        return data
+
+
 @cache
 def code_version() -> str:
-    """Hash of the stage code itself, so a fixed bug invalidates artifacts the old code wrote."""
+    """Hash of the stage code itself, so a fixed bug invalidates artifacts the old code wrote; an edit
+    of comments or docstrings alone keeps every artifact."""
     root = Path(__file__).resolve().parents[2]
     digest = hashlib.sha256()
     for package in _SOURCE_PACKAGES:
         for path in sorted((root / package).rglob("*")):
             if path.suffix in (".py", ".json") and "__pycache__" not in path.parts:
                 digest.update(path.relative_to(root).as_posix().encode())
-                digest.update(path.read_bytes())
+                digest.update(_code_text(path))
     return digest.hexdigest()[:16]
 
 
-def stage_key(stage: str, inputs: list[dict], params: dict) -> str:
-    payload = json.dumps({"stage": stage, "inputs": inputs, "params": params, "code": code_version()}, sort_keys=True)
+def _under(text: str, roots: tuple[str, ...]) -> str | None:
+    """`text` relative to the first root it lies under, if it names a path (absolute, or with a separator)."""
+    if not (os.path.isabs(text) or os.sep in text):
+        return None
+    for form in dict.fromkeys((os.path.abspath(text), os.path.realpath(text))):
+        for root in roots:
+            if form == root or form.startswith(root.rstrip(os.sep) + os.sep):
+                return Path(os.path.relpath(form, root)).as_posix()
+    return None
+
+
+def keyed(value: Any, root: str | Path | None) -> Any:
+    """`value` as it enters a stage key: every string naming a path under `root` made relative to it."""
+    if root is None:
+        return value
+    roots = tuple(dict.fromkeys((os.path.abspath(root), os.path.realpath(root))))
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {key: walk(inner) for key, inner in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [walk(inner) for inner in item]
+        if isinstance(item, str):
+            relative = _under(item, roots)
+            return item if relative is None else IN_ROOT + relative
+        return item
+
+    return walk(value)
+
+
+def stage_key(stage: str, inputs: list[dict], params: dict, root: str | Path | None = None) -> str:
+    """The key of a stage run: its inputs and parameters, with paths under `root` (the workspace) relative
+    to it, and the code version."""
+    payload = json.dumps({"stage": stage, "inputs": keyed(inputs, root), "params": keyed(params, root),
+                          "code": code_version()}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def stage_root(outputs: list[Path]) -> Path:
+    """The folder a stage's paths are keyed relative to: where its output folders meet. For a workspace
+    stage that is the workspace root, since its data folder and its `rejects/` folder meet only there."""
+    return Path(os.path.commonpath([os.path.abspath(folder) for folder in outputs]))
 
 
 class StageStart(Enum):
@@ -65,29 +134,36 @@ class Stage:
     name: str
     key: str
     outputs: tuple[Path, ...]
+    root: Path | None = None  # the folder its key's paths are relative to
 
-    def start(self) -> StageStart:
-        """Decide what to do with existing outputs, and prepare the folders for it."""
+    def plan(self) -> StageStart:
+        """What a run would do with the existing outputs; looks, never writes."""
         metas = [_read_json(folder / META_FILE) for folder in self.outputs]
         if all(meta and meta.get("key") == self.key for meta in metas):
             return StageStart.DONE
         runs = [_read_json(folder / RUN_FILE) for folder in self.outputs]
         if all(run and run.get("key") == self.key for run in runs):
-            for folder in self.outputs:
-                remove_temporaries(folder)
             return StageStart.RESUME
-        for folder in self.outputs:
-            if folder.exists():
-                shutil.rmtree(folder)
-            write_json_atomic(folder / RUN_FILE, {"stage": self.name, "key": self.key})
         return StageStart.FRESH
 
+    def prepare(self, start: StageStart) -> None:
+        """Ready the folders for `start`: drop a resumed run's temporaries, or clear them for a fresh one."""
+        for folder in self.outputs:
+            if start is StageStart.RESUME:
+                remove_temporaries(folder)
+            elif start is StageStart.FRESH:
+                if folder.exists():
+                    shutil.rmtree(folder)
+                write_json_atomic(folder / RUN_FILE, {"stage": self.name, "key": self.key})
+
     def finish(self, metas: dict[Path, dict]) -> None:
-        """Record each output's `_meta.json` (the mark of completion) and drop the run marker."""
+        """Record each output's `_meta.json` (the mark of completion) and drop the run marker. The root and
+        folder as they were let `storyteller status` find input paths of a workspace moved since."""
         for folder in self.outputs:
             write_json_atomic(
                 folder / META_FILE,
-                {"stage": self.name, "key": self.key, "code_version": code_version(), **metas[folder]},
+                {"stage": self.name, "key": self.key, "code_version": code_version(),
+                 **({"root": str(self.root), "folder": str(folder)} if self.root else {}), **metas[folder]},
             )
             (folder / RUN_FILE).unlink(missing_ok=True)
 

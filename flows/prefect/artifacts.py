@@ -8,7 +8,13 @@ from pathlib import Path
 from uuid import UUID
 
 import numpy as np
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.context import TaskRunContext
 
 from data_schemas import stories as st
 from data_schemas.features import IMAGE_ID
@@ -77,3 +83,27 @@ def stories_markdown(jsonl: Path, gallery: Path | None, sample: int = SAMPLE_STO
 def publish_stories(jsonl: Path, gallery: Path | None, name: str) -> UUID:
     return create_markdown_artifact(stories_markdown(jsonl, gallery), key=artifact_key("stories", name),
                                     description="a sample of the stories and where the gallery is")
+
+
+class StageProgressArtifact:
+    """A stage's record progress as a Prefect progress artifact, so a served run shows it in the UI; sent
+    when the percentage moves by a whole point, and 100 once the stage's job has finished."""
+
+    def __init__(self, label: str):
+        self.label, self.sent = label, 0
+        self.id = create_progress_artifact(0.0, key=artifact_key(label, "progress"),
+                                           description=f"records done by the {label} job")
+
+    def update(self, done: int, total: int | None) -> None:
+        percent = min(100, 100 * done // total) if total else 0
+        if percent > self.sent:
+            update_progress_artifact(self.id, float(percent))
+            self.sent = percent
+
+    def close(self, done: int, total: int | None) -> None:
+        update_progress_artifact(self.id, 100.0, description=f"{done:,} records done by the {self.label} job")
+
+
+def stage_progress_artifact(label: str) -> StageProgressArtifact | None:
+    """The progress sink of a stage that runs inside a Prefect task run (see pipelines.core.progress)."""
+    return StageProgressArtifact(label) if TaskRunContext.get() is not None else None

@@ -8,6 +8,7 @@ from pathlib import Path
 from prefect import get_run_logger, task
 
 from data_schemas.workspace import Workspace
+from flows.prefect.artifacts import stage_progress_artifact
 from flows.prefect.cache import STAGE_TASK, TRAINED, StageSummary, keyed_on, model_files, sha256_of_files, summarize
 from model.cnn.registry import DEFAULT_CNN, resolve_weights
 from model.decoder.train import DecoderRecipe
@@ -18,6 +19,7 @@ from model.words.train import WordsRecipe
 from pipelines import encode
 from pipelines import features as images
 from pipelines.core.manifest import META_FILE, StageStart
+from pipelines.core.progress import add_progress_sink
 from pipelines.corpus import captions, novels, vocab
 from pipelines.index import build as index
 from pipelines.stories import job as stories
@@ -31,6 +33,9 @@ from pipelines.training import (
     train_vse_in_workspace,
     train_words_in_workspace,
 )
+
+# A stage run inside one of these tasks mirrors its record progress to a progress artifact.
+add_progress_sink(stage_progress_artifact)
 
 
 def _logged(summary: StageSummary) -> StageSummary:

@@ -2,16 +2,36 @@
 that works offline (FnApiRunner, one worker process per core)."""
 
 import os
+import sys
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.portability.api import beam_provision_api_pb2
 from apache_beam.runners.portability.fn_api_runner.fn_runner import ExtendedProvisionInfo, FnApiRunner
+from apache_beam.transforms.environments import Environment, SubprocessSDKEnvironment
 from google.protobuf import struct_pb2
 
 # The DirectRunner first tries to download the Prism binary; FnApiRunner runs in process, offline.
 DEFAULT_RUNNER = "FnApiRunner"
 _LOG_LEVEL = "default_sdk_harness_log_level"
+WORKER_COMMAND = f"{sys.executable} -m pipelines.core.beam_worker"
+
+
+class LocalRunner(FnApiRunner):
+    """FnApiRunner whose worker processes start through `pipelines.core.beam_worker` (quiet start-up).
+
+    FnApiRunner picks Beam's own worker command in `run_pipeline` when --direct_running_mode is
+    multi_processing, by assigning its default environment: that assignment is where ours goes in."""
+
+    @property
+    def _default_environment(self) -> Environment:
+        return self._environment
+
+    @_default_environment.setter
+    def _default_environment(self, environment: Environment) -> None:
+        if isinstance(environment, SubprocessSDKEnvironment):
+            environment = SubprocessSDKEnvironment.from_command_string(WORKER_COMMAND)
+        self._environment = environment
 
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
@@ -47,7 +67,8 @@ def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
 
     FnApiRunner's worker processes receive only the options in its provision info, which is empty
     by default, so they log every gRPC channel at INFO; the local runner is built here with the
-    harness log level in it (WARNING unless --default_sdk_harness_log_level says otherwise).
+    harness log level in it (WARNING unless --default_sdk_harness_log_level says otherwise), and its
+    worker processes start through `LocalRunner`'s command.
     """
     options = pipeline_options(beam_args)
     if options.get_all_options().get("runner") != DEFAULT_RUNNER:
@@ -56,4 +77,4 @@ def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
     worker_options.update({f"beam:option:{_LOG_LEVEL}:v1": options.get_all_options().get(_LOG_LEVEL) or "WARNING"})
     provision = beam_provision_api_pb2.ProvisionInfo(retrieval_token="unused-retrieval-token",
                                                      pipeline_options=worker_options)
-    return beam.Pipeline(runner=FnApiRunner(provision_info=ExtendedProvisionInfo(provision)), options=options)
+    return beam.Pipeline(runner=LocalRunner(provision_info=ExtendedProvisionInfo(provision)), options=options)

@@ -1,38 +1,176 @@
-"""Progress of a sharded job, read from the shards that have landed: it works for every runner that
-writes to a filesystem this process can see, without any channel back from the workers."""
+"""Progress of a stage, record by record, through files: each worker process keeps a counter file in a folder
+under the stage's output, rewritten at most every `WRITE_EVERY` seconds, and the main process sums them.
+It works for every runner whose workers write to a filesystem this process can see (worker processes,
+other machines on a shared disk), without any channel back from the workers.
 
+The sum is shown as a tqdm bar on a terminal and as timestamped log lines otherwise, and handed to any
+registered sink (the Prefect progress artifact of a served run)."""
+
+import contextvars
+import os
+import shutil
 import sys
 import threading
 import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
-from data_schemas.shards import finished_shards
+from tqdm import tqdm
+
+from data_schemas.atomic import TEMP_PREFIX, write_text_atomic
+from pipelines.core.logs import logger
+
+WRITE_EVERY = 2.0  # seconds between a worker's counter writes: the cost per record stays one addition
+BAR_EVERY = 0.5  # seconds between reads of the counters while a bar is shown
+LINE_EVERY = 10.0  # seconds between log lines (only when the count moved)
+LOG = logger("progress")
 
 
-class ShardProgress:
-    """Prints `label: done/total shards` to stderr every `interval` seconds while a job runs."""
+def format_duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
-    def __init__(self, label: str, folder: Path, count: int, already: int, interval: float = 5.0):
-        self.label, self.folder, self.count, self.already = label, folder, count, already
-        self.interval = interval
+
+def progress_line(label: str, done: int, total: int | None, seconds: float) -> str:
+    """`[encode] 12,800/40,460 records (31%) 210 rec/s, ETA 2m12s`; without a total, count and rate only."""
+    rate = done / seconds if seconds > 0 else 0.0
+    if total is None:
+        return f"[{label}] {done:,} records, {rate:,.0f} rec/s, {format_duration(seconds)}"
+    percent = 100 * done // total if total else 100
+    if done >= total:
+        tail = f"in {format_duration(seconds)}"
+    else:
+        tail = f"ETA {format_duration((total - done) / rate)}" if rate > 0 else "ETA ?"
+    return f"[{label}] {done:,}/{total:,} records ({percent}%) {rate:,.0f} rec/s, {tail}"
+
+
+class _Counter:
+    """One process's count for one stage run, and when its file was last written."""
+
+    def __init__(self, folder: str):
+        self.path = Path(folder) / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.count, self.written, self.dirty = 0, 0.0, False
+
+    def write(self) -> None:
+        write_text_atomic(self.path, str(self.count))
+        self.written, self.dirty = time.monotonic(), False
+
+
+_counters: dict[str, _Counter] = {}
+_lock = threading.Lock()  # the harness runs bundles on several threads of one process
+
+
+def count_records(folder: str, records: int) -> None:
+    """Worker side: add `records` done to this process's counter under `folder` ("" counts nothing)."""
+    if not folder or not records:
+        return
+    with _lock:
+        counter = _counters.get(folder) or _counters.setdefault(folder, _Counter(folder))
+        counter.count += records
+        counter.dirty = True
+        if time.monotonic() - counter.written >= WRITE_EVERY:
+            counter.write()
+
+
+def flush_counts() -> None:
+    """Write every counter that moved since its last write (at the end of a bundle)."""
+    with _lock:
+        for counter in _counters.values():
+            if counter.dirty:
+                counter.write()
+
+
+def counted(folder: Path) -> int:
+    """Main side: the records every worker has reported under `folder`."""
+    total = 0
+    for path in folder.glob("*") if folder.is_dir() else ():
+        if path.name.startswith(TEMP_PREFIX):
+            continue
+        try:
+            total += int(path.read_text())
+        except (OSError, ValueError):  # a counter being replaced: the next read has it
+            continue
+    return total
+
+
+class ProgressSink(Protocol):
+    def update(self, done: int, total: int | None) -> None: ...
+
+    def close(self, done: int, total: int | None) -> None: ...
+
+
+# Each is asked once per stage run, on the thread that runs the stage, for a sink (or None).
+_sink_factories: list[Callable[[str], ProgressSink | None]] = []
+
+
+def add_progress_sink(factory: Callable[[str], ProgressSink | None]) -> None:
+    if factory not in _sink_factories:
+        _sink_factories.append(factory)
+
+
+class StageProgress:
+    """While a stage's job runs, reads the workers' counters under `output` and reports them."""
+
+    def __init__(self, label: str, output: Path, total: int | None):
+        self.label, self.total = label, total
+        self.folder = Path(output).absolute() / f"{TEMP_PREFIX}progress-{uuid.uuid4().hex[:12]}"
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._report, daemon=True)
+        self._bar: tqdm | None = None
+        self._sinks: list[ProgressSink] = []
+        self._shown = 0  # the count of the last log line
         self._started = time.monotonic()
 
-    def _line(self) -> str:
-        done = len(finished_shards(self.folder, self.count))
-        elapsed = time.monotonic() - self._started
-        return f"[{self.label}] {done}/{self.count} shards ({done - self.already} this run) {elapsed:.0f}s"
+    def _done(self) -> int:
+        return counted(self.folder)
+
+    def _line(self, done: int) -> None:
+        LOG.info(progress_line(self.label, done, self.total, time.monotonic() - self._started))
+        self._shown = done
 
     def _report(self) -> None:
-        while not self._stop.wait(self.interval):
-            print(self._line(), file=sys.stderr, flush=True)
+        last_line = time.monotonic()
+        while not self._stop.wait(BAR_EVERY):
+            done = self._done()
+            if self._bar is not None:
+                self._bar.update(done - self._bar.n)
+            elif done != self._shown and time.monotonic() - last_line >= LINE_EVERY:
+                self._line(done)
+                last_line = time.monotonic()
+            self._to_sinks(done, final=False)
 
-    def __enter__(self) -> "ShardProgress":
+    def _to_sinks(self, done: int, final: bool) -> None:
+        for sink in list(self._sinks):
+            try:
+                (sink.close if final else sink.update)(done, self.total)
+            except Exception as error:  # a view of the job (an API that is down, say) never fails the job
+                LOG.warning("[%s] progress no longer sent to %s: %s", self.label, type(sink).__name__, error)
+                self._sinks.remove(sink)
+
+    def __enter__(self) -> "StageProgress":
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if sys.stderr.isatty():
+            self._bar = tqdm(total=self.total, desc=self.label, unit=" records",
+                             file=sys.stderr, dynamic_ncols=True)
+        self._sinks = [sink for factory in _sink_factories if (sink := factory(self.label)) is not None]
+        # The thread sees this thread's context: Prefect's client and settings live in context variables.
+        self._thread = threading.Thread(target=contextvars.copy_context().run, args=(self._report,), daemon=True)
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type | None, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        print(self._line(), file=sys.stderr, flush=True)
+        done = self._done()
+        if self._bar is not None:
+            self._bar.update(done - self._bar.n)
+            self._bar.close()
+        elif done != self._shown or not done:
+            self._line(done)
+        self._to_sinks(done, final=exc_type is None)
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from data_schemas import REJECTS
 from data_schemas.shards import shard_name, shard_paths, write_table_atomic
+from pipelines.core.progress import count_records, flush_counts
 
 STATS_METADATA_KEY = b"storyteller.stats"
 
@@ -28,6 +29,22 @@ class ShardTask:
     index: int
     count: int
     source: str
+    progress: str = ""  # the run's progress folder, set by the stage runner (see pipelines.core.progress)
+
+    def records(self) -> int | None:
+        """Records the shard holds, when known before it runs: the rows of a Parquet source."""
+        if not self.source.endswith(".parquet"):
+            return None
+        try:
+            return pq.read_metadata(self.source).num_rows
+        except (OSError, pa.ArrowException):  # the worker turns it into a reject
+            return None
+
+
+def planned_records(tasks: list[ShardTask]) -> int | None:
+    """The records of all the tasks (a progress total), or None when any shard's count is unknown."""
+    counts = [task.records() for task in tasks]
+    return None if None in counts else sum(counts)
 
 
 @dataclass
@@ -77,9 +94,20 @@ class WriteShard(beam.DoFn):
         yield summary
 
 
+class CountRecords(beam.DoFn):
+    """Passes chunks through, counting the records they finished (written or rejected) for progress."""
+
+    def process(self, chunk: Chunk) -> Iterator[Chunk]:
+        count_records(chunk.task.progress, chunk.stats["records_out"] + chunk.stats["records_rejected"])
+        yield chunk
+
+    def finish_bundle(self) -> None:
+        flush_counts()
+
+
 class WriteShards(beam.PTransform):
-    """The tail of every sharded job: each shard's chunks, from whichever workers made them, regrouped
-    and written together by `write`; one summary per shard comes out."""
+    """The tail of every sharded job: each shard's chunks, from whichever workers made them, counted as
+    they arrive, regrouped and written together by `write`; one summary per shard comes out."""
 
     def __init__(self, write: WriteShard):
         super().__init__()
@@ -87,6 +115,7 @@ class WriteShards(beam.PTransform):
 
     def expand(self, chunks):  # no annotations: Beam would read them as type hints
         return (chunks
+                | "CountRecords" >> beam.ParDo(CountRecords())
                 | "KeyByShard" >> beam.Map(lambda chunk: (chunk.task.index, chunk))
                 | "GroupByShard" >> beam.GroupByKey()
                 | "Write" >> beam.ParDo(self.write))

@@ -1,11 +1,10 @@
 """Running a sharded stage end to end: decide skip/resume/fresh, run the Beam job on the shards
 still missing, check that every shard landed, and write each output's `_meta.json`."""
 
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import apache_beam as beam
@@ -13,9 +12,13 @@ import pyarrow.parquet as pq
 
 from data_schemas.shards import finished_shards, shard_paths
 from pipelines.core.beam_options import make_pipeline
-from pipelines.core.manifest import Stage, StageStart, file_fingerprint, stage_key
-from pipelines.core.progress import ShardProgress
-from pipelines.core.sharded_job import ShardTask, shard_summaries
+from pipelines.core.dry_run import dry_run_enabled, print_plan
+from pipelines.core.logs import logger
+from pipelines.core.manifest import Stage, StageStart, file_fingerprint, stage_key, stage_root
+from pipelines.core.progress import StageProgress
+from pipelines.core.sharded_job import ShardTask, planned_records, shard_summaries
+
+LOG = logger("stages")
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,8 @@ class StageReport:
     stats: dict[str, int]
     rows: dict[str, int]  # rows written per output label
     seconds: float
+    dry_run: bool = False  # a plan only: shards_run is what a real run would write, nothing was
+    outputs: dict[str, Path] = field(default_factory=dict)  # output label -> folder (or file) written
 
 
 def plan_tasks(sources: list[str]) -> list[ShardTask]:
@@ -54,6 +59,35 @@ def _count_rows(folder: Path) -> int:
     return sum(pq.read_metadata(path).num_rows for path in shard_paths(folder))
 
 
+def _planned(stage: Stage, start: StageStart, tasks: list[ShardTask], outputs: dict[str, Path],
+             started: float) -> StageReport:
+    """The dry run of a planned stage: say what a run would do, from what is on disk, and touch nothing."""
+    marker = next(iter(outputs.values()))
+    kept = {StageStart.DONE: set(range(len(tasks))), StageStart.FRESH: set()}.get(
+        start, finished_shards(marker, len(tasks)))
+    pending = [task.index for task in tasks if task.index not in kept]
+    rows = {label: _count_rows(folder) for label, folder in outputs.items()} if start is StageStart.DONE else {}
+    stats: Counter = Counter()
+    for summary in shard_summaries(marker) if start is StageStart.DONE else []:
+        stats.update(summary["stats"])
+    if start is StageStart.DONE:
+        action = f"done: every output is current ({len(tasks)} shards), nothing to write"
+        lines = [f"{label}: {folder} current, {rows[label]} rows" for label, folder in outputs.items()]
+    else:
+        shown = ", ".join(map(str, pending[:10])) + (f" and {len(pending) - 10} more" if len(pending) > 10 else "")
+        records = planned_records([task for task in tasks if task.index not in kept])
+        action = (f"{start.value}: {len(pending)} of {len(tasks)} shards to write"
+                  + ("" if records is None else f", {records:,} records")
+                  + (f" (shards {shown}); {len(kept)} already written" if start is StageStart.RESUME else ""))
+        lines = [f"{label}: {folder} " + ("resumable" if start is StageStart.RESUME else
+                                            "would be replaced: made from other inputs, parameters or code"
+                                            if folder.exists() else "would be created")
+                 for label, folder in outputs.items()]
+    print_plan(stage.name, action, lines)
+    return StageReport(stage.name, start, len(tasks), len(pending), dict(stats), rows,
+                       time.monotonic() - started, dry_run=True)
+
+
 def run_planned_stage(
     stage_name: str,
     tasks: list[ShardTask],
@@ -67,16 +101,21 @@ def run_planned_stage(
     the stage key, so shards that are not one input file each (many images, say) resume the same way."""
     marker = next(iter(outputs.values()))
     started = time.monotonic()
-    stage = Stage(stage_name, stage_key(stage_name, inputs, params), tuple(outputs.values()))
-    start = stage.start()
+    root = stage_root(list(outputs.values()))
+    stage = Stage(stage_name, stage_key(stage_name, inputs, params, root), tuple(outputs.values()), root)
+    start = stage.plan()
+    if dry_run_enabled():
+        return _planned(stage, start, tasks, outputs, started)
+    stage.prepare(start)
     pending: list[ShardTask] = []
     if start is not StageStart.DONE:
         done = finished_shards(marker, len(tasks))
         pending = [task for task in tasks if task.index not in done]
         if pending:
-            print(f"[{stage_name}] {start.value}: {len(pending)} of {len(tasks)} shards to write", file=sys.stderr)
-            with ShardProgress(stage_name, marker, len(tasks), len(done)), make_pipeline(beam_args) as pipeline:
-                build(pipeline, pending)
+            LOG.info("[%s] %s: %d of %d shards to write", stage_name, start.value, len(pending), len(tasks))
+            with StageProgress(stage_name, marker, planned_records(pending)) as progress, \
+                    make_pipeline(beam_args) as pipeline:
+                build(pipeline, [replace(task, progress=str(progress.folder)) for task in pending])
         missing = set(range(len(tasks))) - finished_shards(marker, len(tasks))
         if missing:
             raise RuntimeError(f"{stage_name}: shards {sorted(missing)} were not written; rerun to resume.")
@@ -89,4 +128,5 @@ def run_planned_stage(
         sources = {s["source"]: {"stats": s["stats"], **s["info"]} for s in summaries}
         stage.finish({folder: {"inputs": inputs, "params": params, "shards": len(tasks), "rows": rows[label],
                                "stats": dict(stats), "sources": sources} for label, folder in outputs.items()})
-    return StageReport(stage_name, start, len(tasks), len(pending), dict(stats), rows, time.monotonic() - started)
+    return StageReport(stage_name, start, len(tasks), len(pending), dict(stats), rows, time.monotonic() - started,
+                       outputs=dict(outputs))

@@ -1,6 +1,10 @@
 """A trained model folder as shipped: its config, vocabulary, tables and weights, without the training
 checkpoint (optimizer state and all, several times the weights), weights optionally in fp16.
 
+The weights are written twice, the same tensors in the same dtype: `weights.safetensors`, which every
+loader reads first (the format holds tensors only, so reading it can never run code), and `weights.pt`
+for tools that know only torch's format.
+
 fp16 halves what the repository carries; every loader casts a state dict into the model's own float32
 parameters (`load_state_dict` copies with a cast), and the encoder casts the rows it gathers from its
 word tables (`*_table.npy`, stored float16 too), so a shipped model loads and runs as before, with
@@ -13,10 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import save_file
 
 from data_schemas.atomic import atomic_path
-from model.skipthought.files import CONFIG_FILE, WEIGHTS_FILE
+from model.folder_check import check_model_dir
 from model.training.loop import CHECKPOINT
+from model.weights_file import CONFIG_FILE, SAFETENSORS_FILE, WEIGHTS_FILE, read_state_dict, weights_path
 
 LEFT_OUT = (CHECKPOINT,)  # training state: resumes a run, never read by a loader
 EXPORT_NOTE = "export.json"
@@ -26,10 +32,16 @@ TABLES = "*_table.npy"  # skip-thought word tables (model/skipthought/files.py)
 def export_model(model_dir: str | Path, out: str | Path, fp16: bool = True) -> dict[str, int]:
     """Copy MODEL_DIR to OUT (a new folder, written beside it and renamed into place); returns bytes per file."""
     source, out = Path(model_dir), Path(out)
-    if not (source / CONFIG_FILE).is_file() or not (source / WEIGHTS_FILE).is_file():
+    if not (source / CONFIG_FILE).is_file() or not weights_path(source).is_file():
         raise FileNotFoundError(f"{source}: no {CONFIG_FILE} and {WEIGHTS_FILE}; is it a finished model folder?")
     if out.exists():
         raise ValueError(f"{out} exists: remove it or name another folder")
+    check_model_dir(source)  # a broken folder fails here, naming the file, before anything is written
+    state = read_state_dict(source)
+    if fp16:
+        state = {name: tensor.half() if tensor.is_floating_point() else tensor for name, tensor in state.items()}
+    # Own contiguous copies: safetensors refuses tensors that share memory or are strided views.
+    state = {name: tensor.detach().contiguous().clone() for name, tensor in state.items()}
     with atomic_path(out) as staging:
         staging.mkdir()
         for path in sorted(source.iterdir()):
@@ -40,9 +52,8 @@ def export_model(model_dir: str | Path, out: str | Path, fp16: bool = True) -> d
                 half_table = np.load(table, mmap_mode="r", allow_pickle=False)
                 if half_table.dtype == np.float32:
                     np.save(table, np.asarray(half_table, dtype=np.float16))
-            state = torch.load(source / WEIGHTS_FILE, map_location="cpu", weights_only=True)
-            half = {name: tensor.half() if tensor.is_floating_point() else tensor for name, tensor in state.items()}
-            torch.save(half, staging / WEIGHTS_FILE)
+        torch.save(state, staging / WEIGHTS_FILE)
+        save_file(state, staging / SAFETENSORS_FILE)
         note = {"exported_from": str(source), "weights_dtype": "float16" if fp16 else "as trained",
                 "left_out": [name for name in LEFT_OUT if (source / name).exists()]}
         (staging / EXPORT_NOTE).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")

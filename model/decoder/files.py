@@ -7,16 +7,24 @@ import torch
 
 from data_schemas.atomic import atomic_path
 from model.decoder.conditional_gru import EOS_ID, UNK_ID, DecoderConfig, StoryDecoder
-from model.families import read_family_config, write_family_config
-from model.skipthought.files import EOS, UNK, VOCAB_FILE, WEIGHTS_FILE, read_vocabulary, write_vocabulary
+from model.families import build_config, read_family_config, write_family_config
+from model.skipthought.files import EOS, UNK, VOCAB_FILE, read_vocabulary, write_vocabulary
+from model.weights_file import CONFIG_FILE, SAFETENSORS_FILE, WEIGHTS_FILE, load_weights
 
 DECODER = "decoder"
 
 
 def read_decoder_config(model_dir: Path) -> DecoderConfig:
-    return DecoderConfig(**read_family_config(
-        model_dir, DECODER, "decoder",
-        " (train one with `storyteller train decoder` or `storyteller convert decoder`)"))
+    fields = read_family_config(model_dir, DECODER, "decoder",
+                                " (train one with `storyteller train decoder` or `storyteller convert decoder`)")
+    return build_config(DecoderConfig, fields, Path(model_dir) / CONFIG_FILE)
+
+
+def check_context_size(dim: int, what: str, decoder_dir: Path, dim_ctx: int) -> None:
+    """Vectors the decoder is to read must have its dim_ctx, the size of the vectors of its encoder."""
+    if dim != dim_ctx:
+        raise ValueError(f"{what} has {dim}-d vectors, but the decoder {decoder_dir} reads {dim_ctx}-d vectors (its "
+                         "dim_ctx): were they made with another encoder?")
 
 
 def _check_words(words: list[str], n_words: int, where: str) -> None:
@@ -31,8 +39,7 @@ def load_decoder(model_dir: Path, device: str | torch.device = "cpu") -> StoryDe
     model_dir = Path(model_dir)
     config = read_decoder_config(model_dir)
     _check_words(read_vocabulary(model_dir).words, config.n_words, str(model_dir / VOCAB_FILE))
-    model = StoryDecoder(config)
-    model.load_state_dict(torch.load(model_dir / WEIGHTS_FILE, map_location="cpu", weights_only=True))
+    model = load_weights(StoryDecoder(config), model_dir)
     model.requires_grad_(False)
     return model.to(device).eval()
 
@@ -45,4 +52,5 @@ def save_decoder(model_dir: Path, model: StoryDecoder, words: list[str]) -> None
     write_vocabulary(model_dir, words)
     with atomic_path(model_dir / WEIGHTS_FILE) as temp:
         torch.save({name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}, temp)
+    (model_dir / SAFETENSORS_FILE).unlink(missing_ok=True)  # it would be read first: never leave an older one
     write_family_config(model_dir, DECODER, model.config.to_json())

@@ -10,10 +10,10 @@ import numpy as np
 import torch
 
 from data_schemas.atomic import write_text_atomic
+from model.families import FAMILY_KEY, SKIPTHOUGHT, build_config, read_config_json
 from model.skipthought.encoder import SkipThoughtConfig, SkipThoughtEncoder
+from model.weights_file import CONFIG_FILE, SAFETENSORS_FILE, WEIGHTS_FILE, load_weights, read_npy
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "weights.pt"
 VOCAB_FILE = "vocab.txt"
 WORD_WEIGHTS_FILE = "word_weights.npy"
 EOS, UNK = "<eos>", "UNK"
@@ -65,10 +65,12 @@ def write_vocabulary(model_dir: Path, words: list[str]) -> None:
 
 
 def read_config(model_dir: Path) -> SkipThoughtConfig:
-    path = Path(model_dir) / CONFIG_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: {model_dir} is not an encoder model directory")
-    return SkipThoughtConfig(**json.loads(path.read_text()))
+    fields = read_config_json(model_dir, "skip-thought encoder")
+    family = fields.pop(FAMILY_KEY, SKIPTHOUGHT)
+    if family != SKIPTHOUGHT:
+        raise ValueError(f"{Path(model_dir) / CONFIG_FILE} says family {family!r}: {model_dir} is not a skip-thought "
+                         "encoder model directory")
+    return build_config(SkipThoughtConfig, fields, Path(model_dir) / CONFIG_FILE)
 
 
 def write_config(model_dir: Path, config: SkipThoughtConfig) -> None:
@@ -79,7 +81,7 @@ def load_tables(model_dir: Path, config: SkipThoughtConfig, vocab_size: int) -> 
     tables = {}
     for part in config.parts:
         path = Path(model_dir) / table_file(part)
-        table = np.load(path, mmap_mode="r")
+        table = read_npy(path)
         if table.shape != (vocab_size, config.dim_word):
             raise ValueError(f"{path} has shape {table.shape}, expected ({vocab_size}, {config.dim_word}) "
                              f"from {VOCAB_FILE} and {CONFIG_FILE}")
@@ -94,7 +96,7 @@ def load_word_weights(model_dir: Path, config: SkipThoughtConfig, vocab_size: in
     path = Path(model_dir) / WORD_WEIGHTS_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: {CONFIG_FILE} sets mean_words, which needs one weight per word")
-    weights = np.load(path, allow_pickle=False)
+    weights = read_npy(path, mmap=False)
     if weights.shape != (vocab_size,) or not np.issubdtype(weights.dtype, np.floating):
         raise ValueError(f"{path} holds {weights.dtype} of shape {weights.shape}, expected floats of shape "
                          f"({vocab_size},) from {VOCAB_FILE}")
@@ -114,8 +116,7 @@ def encoder_for_inference(model_dir: str | Path) -> SkipThoughtEncoder:
 
 def load_encoder(model_dir: str | Path, device: str | torch.device = "cpu") -> SkipThoughtEncoder:
     """The encoder with memory-mapped tables, weights on `device`, in eval mode."""
-    encoder = encoder_for_inference(model_dir)
-    encoder.load_state_dict(torch.load(Path(model_dir) / WEIGHTS_FILE, map_location="cpu", weights_only=True))
+    encoder = load_weights(encoder_for_inference(model_dir), model_dir)
     return encoder.to(device).eval()
 
 
@@ -130,4 +131,5 @@ def save_encoder(model_dir: Path, encoder: SkipThoughtEncoder, words: list[str],
     if encoder.word_weights is not None:
         np.save(model_dir / WORD_WEIGHTS_FILE, np.ascontiguousarray(encoder.word_weights, dtype=np.float32))
     torch.save(encoder.state_dict(), model_dir / WEIGHTS_FILE)
+    (model_dir / SAFETENSORS_FILE).unlink(missing_ok=True)  # it would be read first: never leave an older one
     write_config(model_dir, encoder.config)

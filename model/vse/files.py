@@ -12,11 +12,12 @@ import torch
 from torch import nn
 
 from data_schemas.atomic import atomic_path
-from model.families import VSE, read_family_config, write_family_config
-from model.skipthought.files import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, read_vocabulary, write_vocabulary
+from model.families import VSE, build_config, read_family_config, write_family_config
+from model.skipthought.files import VOCAB_FILE, read_vocabulary, write_vocabulary
 from model.vse.embedding import GRU, VisualSemanticEmbedding, VSEConfig
 from model.vse.fused import FUSED, FusedConfig, FusedEmbedding
 from model.vse.zero_shot import ZERO_SHOT, ZeroShotConfig, ZeroShotEmbedding
+from model.weights_file import CONFIG_FILE, SAFETENSORS_FILE, WEIGHTS_FILE, load_weights
 
 KINDS = (GRU, ZERO_SHOT, FUSED)
 # How a run can choose captions with the shipped models: the trained VSE fused with the zero-shot space (the
@@ -30,10 +31,7 @@ def config_from_fields(fields: dict, source: Path | str) -> AnyVSEConfig:
     classes = {GRU: VSEConfig, ZERO_SHOT: ZeroShotConfig, FUSED: FusedConfig}
     if kind not in classes:
         raise ValueError(f"{source}: unknown VSE kind {kind!r}; expected one of {list(KINDS)}")
-    try:
-        return classes[kind](**{**fields, "kind": kind})
-    except TypeError as error:
-        raise ValueError(f"{source}: the fields do not make a {kind} VSE config ({error})") from None
+    return build_config(classes[kind], {**fields, "kind": kind}, source)
 
 
 def read_vse_config(model_dir: Path) -> AnyVSEConfig:
@@ -65,9 +63,7 @@ def vse_for_inference(model_dir: Path) -> nn.Module:
 
 def load_vse(model_dir: Path, device: str | torch.device = "cpu") -> nn.Module:
     """The model with its weights, on `device`, in eval mode."""
-    model = vse_for_inference(model_dir)
-    model.load_state_dict(torch.load(Path(model_dir) / WEIGHTS_FILE, map_location="cpu", weights_only=True))
-    return model.to(device).eval()
+    return load_weights(vse_for_inference(model_dir), model_dir).to(device).eval()
 
 
 def save_vse(model_dir: Path, model: nn.Module, words: list[str]) -> None:
@@ -79,4 +75,5 @@ def save_vse(model_dir: Path, model: nn.Module, words: list[str]) -> None:
     write_vocabulary(model_dir, words)
     with atomic_path(model_dir / WEIGHTS_FILE) as temp:
         torch.save({name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}, temp)
+    (model_dir / SAFETENSORS_FILE).unlink(missing_ok=True)  # it would be read first: never leave an older one
     write_vse_config(model_dir, model.config)

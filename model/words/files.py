@@ -10,6 +10,7 @@ import numpy as np
 
 from data_schemas.atomic import atomic_path
 from model.families import read_family_config, write_family_config
+from model.weights_file import CONFIG_FILE, read_npy
 
 WORDS = "words"
 VECTORS_FILE = "vectors.npy"
@@ -37,6 +38,9 @@ def read_word_vectors(model_dir: str | Path) -> WordVectors:
     """The vectors of a words model folder; every error names the file and what to do."""
     model_dir = Path(model_dir)
     config = read_family_config(model_dir, WORDS, "word-vector", " (train one with `storyteller train words`)")
+    dim = config.get("dim")
+    if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
+        raise ValueError(f"{model_dir / CONFIG_FILE}: field 'dim' is {dim!r}, not the vectors' size (a positive int)")
     vocab_path, vectors_path = model_dir / VOCAB_FILE, model_dir / VECTORS_FILE
     for path in (vocab_path, vectors_path):
         if not path.is_file():
@@ -47,16 +51,13 @@ def read_word_vectors(model_dir: str | Path) -> WordVectors:
     if text and not text.endswith("\n"):
         raise ValueError(f"{vocab_path} does not end with a line break: the file is truncated")
     words = text.split("\n")[:-1]
-    try:
-        vectors = np.load(vectors_path, mmap_mode="r", allow_pickle=False)
-    except ValueError as error:
-        raise ValueError(f"{vectors_path} is not a plain .npy array: {error}") from None
+    vectors = read_npy(vectors_path)
     if vectors.dtype != np.float32 or vectors.ndim != 2:
         raise ValueError(f"{vectors_path} holds {vectors.dtype} of shape {vectors.shape}, expected float32 "
                          "(words, dim)")
-    if vectors.shape != (len(words), config.get("dim")):
+    if vectors.shape != (len(words), dim):
         raise ValueError(f"{vectors_path} has shape {vectors.shape}, but {vocab_path} names {len(words)} words "
-                         f"and config.json says dim {config.get('dim')}")
+                         f"and {CONFIG_FILE} says dim {dim}")
     if len(set(words)) != len(words):
         raise ValueError(f"{vocab_path} names a word twice: each word has one row")
     return WordVectors(words, vectors, str(model_dir))

@@ -13,7 +13,7 @@ import os
 import shutil
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,13 @@ from data_schemas.shards import shard_paths
 from data_schemas.vectors import vectors_table
 from data_schemas.workspace import Workspace
 from model.device import beam_device
+from model.families import SKIPTHOUGHT, VSE
+from model.folder_check import check_model_dir
 from model.skipthought.api import text_tokens
-from model.skipthought.files import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, read_vocabulary
+from model.skipthought.files import CONFIG_FILE, VOCAB_FILE, read_vocabulary
 from model.text.batching import plan_batches
 from model.text_models import text_model_for_inference, text_model_spec
+from model.weights_file import load_weights, weights_path
 from pipelines.core.beam_options import local_defaults, worker_count
 from pipelines.core.manifest import file_fingerprint
 from pipelines.core.sharded_job import Chunk, ShardTask, WriteShard, WriteShards
@@ -80,6 +83,22 @@ def model_factory(model_dir: str, threads: int) -> torch.nn.Module:
     if threads > 0:
         torch.set_num_threads(threads)
     return text_model_for_inference(model_dir)
+
+
+class TextModelHandler(PytorchModelHandlerTensor):
+    """Beam's PyTorch handler with the model folder's own loader (model/weights_file.py): weights.safetensors
+    when present, names and shapes checked, instead of a bare torch.load of the state dict path."""
+
+    def load_model(self) -> torch.nn.Module:
+        model = load_weights(self._model_class(**self._model_params), self._model_params["model_dir"])
+        model.requires_grad_(False)
+        return model.to(self._device).eval()
+
+
+def model_files(model_dir: str) -> list[dict]:
+    """Fingerprints of the files that make a text model's vectors (part of the stage key)."""
+    return [file_fingerprint(path) for path in (weights_path(model_dir), Path(model_dir) / CONFIG_FILE,
+                                                 Path(model_dir) / VOCAB_FILE)]
 
 
 class ReadAndBatch(beam.DoFn):
@@ -167,8 +186,8 @@ def build_encode(pipeline: beam.Pipeline, tasks: list[ShardTask], params: Encode
     # Batches are prepared by ReadAndBatch, so RunInference gets each as a list of one and runs no
     # BatchElements of its own (which emits a bundle's last batch from finish_bundle, an output
     # Beam 2.77's DaskRunner drops).
-    handler = KeyedModelHandler(PytorchModelHandlerTensor(
-        state_dict_path=str(Path(params.model_dir) / WEIGHTS_FILE),
+    handler = KeyedModelHandler(TextModelHandler(
+        state_dict_path=str(weights_path(params.model_dir)),
         model_class=model_factory,
         model_params={"model_dir": params.model_dir, "threads": threads},
         device=beam_device(params.device),
@@ -205,14 +224,15 @@ def run(params: EncodeParams, corpus: str, kind: str, workspace: Path,
     if kind not in KIND_SCHEMAS:
         raise ValueError(f"--kind must be one of {sorted(KIND_SCHEMAS)}, got {kind!r}")
     beam_args = local_defaults(beam_args or [])
+    check_model_dir(params.model_dir, (SKIPTHOUGHT, VSE))  # a broken folder fails here, not in a worker
     workspace = Path(workspace)
     folder = Workspace(workspace).corpus_part(corpus, kind)
     sources = [str(path) for path in shard_paths(folder)]
     if not sources:
         raise FileNotFoundError(f"{folder} holds no shards: run `storyteller corpus` for {corpus!r} first")
     outputs = output_folders(workspace, model_id(params.model_dir), corpus, kind)
-    model_files = [file_fingerprint(Path(params.model_dir) / name) for name in (WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE)]
-    stage_params = {**asdict(params), "model_dir": model_id(params.model_dir), "kind": kind, "model": model_files}
+    stage_params = {**asdict(params), "model_dir": model_id(params.model_dir), "kind": kind,
+                    "model": model_files(params.model_dir)}
     return run_sharded_stage(
         STAGE, sources, stage_params, outputs,
         lambda pipeline, tasks: build_encode(pipeline, tasks, params, kind, outputs, worker_count(beam_args)),
@@ -227,18 +247,21 @@ def run_texts(params: EncodeParams, texts: Path, out: Path, beam_args: list[str]
     beam_args = local_defaults(beam_args or [])
     if not texts.is_file():
         raise FileNotFoundError(f"--texts {texts} is not a file")
+    check_model_dir(params.model_dir, (SKIPTHOUGHT, VSE))  # a broken folder fails here, not in a worker
     work = out.with_name(f".{out.name}.parts")
     outputs = {"vectors": work / "vectors", "rejects": work / "rejects"}
-    model_files = [file_fingerprint(Path(params.model_dir) / name) for name in (WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE)]
-    stage_params = {**asdict(params), "model_dir": model_id(params.model_dir), "kind": "texts", "model": model_files}
+    stage_params = {**asdict(params), "model_dir": model_id(params.model_dir), "kind": "texts",
+                    "model": model_files(params.model_dir)}
     report = run_sharded_stage(
         STAGE, [str(texts)], stage_params, outputs,
         lambda pipeline, tasks: build_encode(pipeline, tasks, params, "texts", outputs, worker_count(beam_args)),
         beam_args or [],
     )
+    if report.dry_run:
+        return report
     out.parent.mkdir(parents=True, exist_ok=True)
     rejects = out.with_name(f"{out.stem}.rejects.parquet")
     for folder, target in ((outputs["vectors"], out), (outputs["rejects"], rejects)):
         os.replace(shard_paths(folder)[0], target)
     shutil.rmtree(work)
-    return report
+    return replace(report, outputs={"vectors": out, "rejects": rejects})

@@ -4,7 +4,9 @@
     -> RunInference (batches of (3, 224, 224) tensors) -> [regroup by shard]
     -> features/<cnn>/<dataset>/part-*.parquet   (image_id = file name, path, vector)
 
-An image that cannot be read becomes a reject row on its own, never a failed batch or worker. The part
+An image that cannot be read becomes a reject row on its own, never a failed batch or worker: a broken,
+truncated or oversized file (over --max-image-pixels), and a symlink in an --images folder that loops,
+dangles or leads to a folder. The part
 from paths to vectors is the `ExtractFeatures` transform, which the story job reuses; `image_features`
 does the same in this process without Beam.
 """
@@ -30,7 +32,7 @@ from data_schemas.rejects import reject_row
 from data_schemas.workspace import Workspace
 from model.cnn import image_loading
 from model.cnn import registry as image_models
-from model.cnn.image_loading import ImageLoadError, load_rgb
+from model.cnn.image_loading import DEFAULT_MAX_PIXELS, ImageLoadError, load_rgb
 from model.cnn.registry import DEFAULT_CNN, image_model, image_model_spec, load_image_model, resolve_weights
 from model.device import beam_device, torch_device
 from pipelines.core.beam_options import local_defaults, worker_count
@@ -51,6 +53,7 @@ class FeatureParams:
     shard_size: int = 256  # images per output shard
     batch_size: int = 32  # images per forward pass
     device: str = "auto"
+    max_image_pixels: int = DEFAULT_MAX_PIXELS  # larger images are rejected from their header
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,9 @@ class ImageShard(ShardTask):
 
     paths: tuple[str, ...] = ()
 
+    def records(self) -> int:
+        return len(self.paths)
+
 
 class ImageReject(NamedTuple):
     index: int  # position in the paths given
@@ -66,13 +72,40 @@ class ImageReject(NamedTuple):
     reason: str
 
 
+def folder_images(folder: str) -> list[str]:
+    """The image files under `folder` (files named like an image, or links to such files), and the
+    symlinks there that the job must reject rather than drop: any link to a folder, and any link that
+    loops or dangles (whatever its name: what it was meant to be cannot be told).
+
+    Links to folders are not followed: one to a parent would loop, and one elsewhere would read a tree the
+    user did not name as --images. A link to a file is read wherever it points: the user linked it.
+    """
+    def unlisted(error: OSError) -> None:
+        raise PermissionError(f"cannot list {error.filename} under --images {folder}: {error.strerror}; "
+                              "fix its permissions or move it out") from None
+
+    found = []
+    for root, folders, files in os.walk(folder, onerror=unlisted):  # folder links land in `folders`, unwalked
+        found += [os.path.join(root, name) for name in folders if os.path.islink(os.path.join(root, name))]
+        for path in (os.path.join(root, name) for name in files):
+            if unresolved_link(path) or (Path(path).suffix.lower() in IMAGE_SUFFIXES and os.path.isfile(path)):
+                found.append(path)
+    return found
+
+
+def unresolved_link(path: str) -> bool:
+    """A symlink that leads to nothing: it dangles, or loops."""
+    return os.path.islink(path) and not os.path.exists(path)
+
+
 def list_images(images: str | Sequence[str]) -> list[str]:
-    """Sorted image paths from a folder (image files under it), a glob, an image file, a list file (one
-    path per line, relative ones relative to the list file) or a sequence of paths."""
+    """Sorted image paths from a folder (see `folder_images`), a glob, an image file, a list file (one
+    path per line, relative ones relative to the list file) or a sequence of paths. A path that is not
+    a readable image stays in the list: the job gives it a reject row with the reason."""
     if not isinstance(images, str):
         paths = [str(path) for path in images]
     elif Path(images).is_dir():
-        paths = [str(p) for p in Path(images).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+        paths = folder_images(images)
     elif Path(images).is_file() and Path(images).suffix.lower() in IMAGE_SUFFIXES:
         paths = [images]
     elif Path(images).is_file():
@@ -82,7 +115,7 @@ def list_images(images: str | Sequence[str]) -> list[str]:
             raise ValueError(f"--images {images} is neither an image nor a UTF-8 list of image paths") from None
         paths = [str(Path(images).parent / line) for line in lines if line]
     else:
-        paths = [path for path in glob.glob(images, recursive=True) if Path(path).is_file()]
+        paths = [path for path in glob.glob(images, recursive=True) if Path(path).is_file() or unresolved_link(path)]
     if not paths:
         raise FileNotFoundError(f"no images found in --images {images!r}")
     paths = sorted(set(paths))
@@ -112,6 +145,11 @@ def listing_fingerprint(paths: list[str]) -> dict:
     return {"images": len(paths), "first": paths[0], "last": paths[-1], "listing_sha256": digest.hexdigest()}
 
 
+def check_max_pixels(max_pixels: int) -> None:
+    if max_pixels < 1:
+        raise ValueError(f"--max-image-pixels must be at least 1, got {max_pixels}")
+
+
 def model_code_version(cnn: str) -> str:
     """Hash of the model-side code that shapes the features (image loading, preprocessing, the network):
     the stage key's code version covers pipelines/ and data_schemas/ only."""
@@ -127,7 +165,7 @@ def plan_shards(paths: list[str], shard_size: int) -> list[ImageShard]:
         raise ValueError(f"--shard-size must be at least 1, got {shard_size}")
     starts = range(0, len(paths), shard_size)
     return [ImageShard(index, len(starts), f"{paths[start]} .. {paths[min(start + shard_size, len(paths)) - 1]}",
-                       tuple(paths[start : start + shard_size])) for index, start in enumerate(starts)]
+                       paths=tuple(paths[start : start + shard_size])) for index, start in enumerate(starts)]
 
 
 def forward(model: torch.nn.Module, tensors: Sequence[torch.Tensor], device: torch.device | str) -> np.ndarray:
@@ -146,8 +184,8 @@ def infer_batch(batch: Sequence[torch.Tensor], model: torch.nn.Module, device: t
 class LoadImage(beam.DoFn):
     """(key, path) -> (key, preprocessed tensor); an unusable image goes to REJECTED as (key, path, reason)."""
 
-    def __init__(self, cnn: str):
-        self.cnn = cnn
+    def __init__(self, cnn: str, max_pixels: int):
+        self.cnn, self.max_pixels = cnn, max_pixels
 
     def setup(self) -> None:
         self.preprocess = image_model_spec(self.cnn).preprocess
@@ -155,7 +193,7 @@ class LoadImage(beam.DoFn):
     def process(self, element: tuple) -> Iterator:
         key, path = element
         try:
-            yield key, torch.from_numpy(self.preprocess(load_rgb(path)))
+            yield key, torch.from_numpy(self.preprocess(load_rgb(path, self.max_pixels)))
         except ImageLoadError as error:
             yield beam.pvalue.TaggedOutput(REJECTED, (key, path, error.reason))
 
@@ -164,13 +202,15 @@ class ExtractFeatures(beam.PTransform):
     """(key, image path) -> {"features": (key, float32 vector), "rejected": (key, path, reason)}.
 
     The model is loaded once per worker (on the GPU when `device` allows); images are decoded and
-    preprocessed one by one before batching, so one bad file never fails a batch.
+    preprocessed one by one before batching, so one bad file never fails a batch, and an image of more
+    than `max_pixels` is rejected before it is decoded.
     """
 
-    def __init__(self, cnn: str, weights: str | Path, device: str = "auto", batch_size: int = 32, threads: int = 0):
+    def __init__(self, cnn: str, weights: str | Path, device: str = "auto", batch_size: int = 32, threads: int = 0,
+                 max_pixels: int = DEFAULT_MAX_PIXELS):
         super().__init__()
         self.cnn, self.weights, self.device = cnn, str(weights), device
-        self.batch_size, self.threads = batch_size, threads
+        self.batch_size, self.threads, self.max_pixels = batch_size, threads, max_pixels
 
     def expand(self, images):  # no return annotation: Beam would read it as an output type hint
         handler = KeyedModelHandler(PytorchModelHandlerTensor(
@@ -182,7 +222,8 @@ class ExtractFeatures(beam.PTransform):
             min_batch_size=self.batch_size,
             max_batch_size=self.batch_size,
         ))
-        loaded = images | "Load" >> beam.ParDo(LoadImage(self.cnn)).with_outputs(REJECTED, main="tensors")
+        loaded = images | "Load" >> beam.ParDo(LoadImage(self.cnn, self.max_pixels)).with_outputs(REJECTED,
+                                                                                                 main="tensors")
         features = (loaded.tensors | "Infer" >> RunInference(handler)
                     | "Vectors" >> beam.MapTuple(lambda key, result: (key, result.inference)))
         return {"features": features, REJECTED: loaded[REJECTED]}
@@ -190,7 +231,7 @@ class ExtractFeatures(beam.PTransform):
 
 def shard_images(shard: ImageShard) -> Iterator:
     """A shard's head chunk (its image count) and one ((task, position, path), path) per image."""
-    task = ShardTask(shard.index, shard.count, shard.source)  # no path list: each image's key has its path
+    task = ShardTask(shard.index, shard.count, shard.source, shard.progress)  # no path list: keys have the paths
     yield beam.pvalue.TaggedOutput("heads", Chunk(task, 0, stats=Counter(records_in=len(shard.paths))))
     for position, path in enumerate(shard.paths):
         yield (task, position, path), path
@@ -222,7 +263,8 @@ def build_features(pipeline: beam.Pipeline, shards: list[ImageShard], params: Fe
     paths = images.images
     if workers > 1:  # spread one shard's images over the workers; one worker needs no shuffle
         paths = paths | "SpreadImages" >> beam.Reshuffle()
-    extracted = paths | "Extract" >> ExtractFeatures(params.cnn, weights, params.device, params.batch_size, threads)
+    extracted = paths | "Extract" >> ExtractFeatures(params.cnn, weights, params.device, params.batch_size, threads,
+                                                     params.max_image_pixels)
     features = extracted["features"] | "FeatureChunks" >> beam.MapTuple(feature_chunk)
     rejects = extracted[REJECTED] | "RejectChunks" >> beam.MapTuple(reject_chunk)
     folder = outputs["features"]
@@ -243,6 +285,7 @@ def run(images: str | Sequence[str], dataset: str, workspace: Path, params: Feat
     params = params or FeatureParams()
     if params.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {params.batch_size}")
+    check_max_pixels(params.max_image_pixels)
     beam_args = local_defaults(beam_args or [])
     weights = resolve_weights(params.cnn, params.weights)
     torch_device(params.device)  # a --device cuda without CUDA fails here, before any work
@@ -250,8 +293,9 @@ def run(images: str | Sequence[str], dataset: str, workspace: Path, params: Feat
     outputs = output_folders(Path(workspace), params.cnn, dataset)
     weights_print = file_fingerprint(weights)
     # The key holds what changes the features: the images, the CNN, its code and its weights' bytes (not
-    # where the weights file lives), and the shard layout; device and batch size do not.
+    # where the weights file lives), the shard layout and the pixel limit; device and batch size do not.
     stage_params = {"cnn": params.cnn, "model_code": model_code_version(params.cnn), "shard_size": params.shard_size,
+                    "max_image_pixels": params.max_image_pixels,
                     "weights": {"file": weights.name, "bytes": weights_print["bytes"],
                                 "sha256": weights_print["sha256"]}}
     shards = plan_shards(paths, params.shard_size)
@@ -264,7 +308,8 @@ def run(images: str | Sequence[str], dataset: str, workspace: Path, params: Feat
 
 
 def image_features(paths: Sequence[str], cnn: str = DEFAULT_CNN, weights: str | Path | None = None,
-                   device: str = "auto", batch_size: int = 32) -> tuple[np.ndarray, list[ImageReject]]:
+                   device: str = "auto", batch_size: int = 32,
+                   max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, list[ImageReject]]:
     """Features of `paths` in this process, without Beam: a float32 (N, D) array with one row per image
     that loaded, in the order given, and the images that did not (their index in `paths` and why)."""
     spec = image_model_spec(cnn)
@@ -273,7 +318,7 @@ def image_features(paths: Sequence[str], cnn: str = DEFAULT_CNN, weights: str | 
     vectors, rejects, batch = [], [], []
     for index, path in enumerate(paths):
         try:
-            batch.append(torch.from_numpy(spec.preprocess(load_rgb(str(path)))))
+            batch.append(torch.from_numpy(spec.preprocess(load_rgb(str(path), max_pixels))))
         except ImageLoadError as error:
             rejects.append(ImageReject(index, str(path), error.reason))
         if len(batch) == batch_size or (batch and index == len(paths) - 1):

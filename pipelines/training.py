@@ -28,6 +28,7 @@ from model.vse.train import VSERecipe, join_pairs, train_vse
 from model.vse.zero_shot_build import build_zero_shot
 from model.words.files import WordVectors, read_word_vectors, save_word_vectors
 from model.words.train import WordsRecipe, train_word_vectors
+from pipelines.core.dry_run import dry_run_enabled, print_plan
 from pipelines.core.manifest import read_meta
 from pipelines.corpus import vocab
 from pipelines.style.files import resolve_encoder
@@ -105,6 +106,14 @@ class Trained:
     name: str  # the model id: its folder under models/
     model_dir: Path
     metrics: dict  # as the trainer wrote them to metrics.json
+    dry_run: bool = False  # a plan only: nothing was trained or written, metrics are empty
+
+
+def _planned(what: str, name: str, model_dir: Path, source: str) -> Trained:
+    """The dry run of a trainer: which model folder it would write, from what; a trainer always trains."""
+    state = "would be replaced" if model_dir.exists() else "would be created"
+    print_plan(f"{what} {name}", f"would train on {source}", [f"{model_dir} {state}"])
+    return Trained(name, model_dir, {}, dry_run=True)
 
 
 def _named(corpora: list[str]) -> list[str]:
@@ -126,6 +135,8 @@ def train_encoder_in_workspace(workspace: Path, corpora: list[str], recipe: Enco
     name = f"skipthought-uni-{'+'.join(_named(corpora))}" if name is None else name
     model_dir = ws.model(name)
     report = vocab.run(corpora, recipe.vocab_size, ws.root, beam_args=beam_args or [])
+    if dry_run_enabled():
+        return _planned("train encoder", name, model_dir, f"the sentences of {', '.join(corpora)}")
     table = pq.read_table(report.path)
     words = table.column(col.WORD).to_pylist()
     provenance = {"trained_on": corpora, "vocab": str(report.path), "vocab_size": len(words)}
@@ -142,6 +153,8 @@ def train_vse_in_workspace(workspace: Path, features: str, captions: str, recipe
     name = f"vse-{captions}" if name is None else name
     model_dir = ws.model(name)
     features_dir = ws.features(cnn, features)
+    if dry_run_enabled():
+        return _planned("train vse", name, model_dir, f"{features_dir} and the captions of {captions}")
     data = join_pairs(read_features(features_dir), read_captions(ws, captions))
     provenance = {"features": str(features_dir), "cnn": cnn,
                   "captions": str(ws.corpus_part(captions, "captions"))}
@@ -157,6 +170,8 @@ def train_decoder_in_workspace(workspace: Path, corpora: list[str], encoder: str
     name = f"decoder-{'+'.join(_named(corpora))}" if name is None else name
     model_dir = ws.model(name)
     encoder_id, encoder_dir = resolve_encoder(ws.root, encoder)
+    if dry_run_enabled():
+        return _planned("train decoder", name, model_dir, f"the passages of {', '.join(corpora)} by {encoder_id}")
     data = read_passages(ws, corpora, encoder_id, encoder_dir or ws.model(encoder_id))
     provenance = {"corpora": corpora, "encoder": encoder_id, "encoder_files": data.encoder_files}
     metrics = train_decoder(data, model_dir, recipe, provenance, word_vectors(ws, recipe.word_vectors))
@@ -226,6 +241,8 @@ def train_words_in_workspace(workspace: Path, corpora: list[str], recipe: WordsR
     ws = Workspace(workspace)
     name = f"words-{'+'.join(_named(corpora))}" if name is None else name
     model_dir = ws.model(name)
+    if dry_run_enabled():
+        return _planned("train words", name, model_dir, f"the token lists of {', '.join(_named(corpora))}")
     data = read_token_lists(ws, corpora, exclude_split)
     started = time.monotonic()
     vectors = train_word_vectors(data.lists, recipe)
@@ -245,6 +262,8 @@ def build_zero_shot_in_workspace(workspace: Path, words: str, captions: list[str
     words_dir = ws.resolve_model(words, "words")
     name = f"zero-shot-{cnn}" if name is None else name
     model_dir = ws.model(name)
+    if dry_run_enabled():
+        return _planned("build zero-shot", name, model_dir, f"{words_dir} and the captions of {', '.join(captions)}")
     data = read_token_lists(ws, captions)
     model, vocabulary = build_zero_shot(read_word_vectors(words_dir), cnn, cnn_weights, labels, data.lists,
                                         top_classes, {"captions": captions, "inputs": data.inputs})
@@ -258,5 +277,7 @@ def fuse_in_workspace(workspace: Path, vse: str, zero_shot: str, weight: float, 
     ws = Workspace(workspace)
     first, second = ws.resolve_model(vse, "vse"), ws.resolve_model(zero_shot, "vse")
     name = f"fused-{first.name}" if name is None else name
+    if dry_run_enabled():
+        return _planned("fuse vse", name, ws.model(name), f"{first} (weight {weight}) and {second}")
     config = fuse_models(first, second, weight, ws.model(name))
     return Trained(name, ws.model(name), {"weight": config.weight, "dim": config.dim})

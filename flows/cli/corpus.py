@@ -3,10 +3,9 @@
 import argparse
 from pathlib import Path
 
-from flows.cli.report import stage_summary, table
-from pipelines.corpus import captions, novels, vocab
-from pipelines.corpus.caption_formats import FORMATS, CaptionColumns
-from pipelines.text.passages import PassageBounds
+from flows.cli.parser import add_dry_run, runs_beam
+from flows.cli.report import print_stage, table
+from pipelines.corpus.caption_formats import FORMATS
 
 
 def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersAction,
@@ -21,11 +20,17 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
     v.add_argument("--size", type=int, required=True, help="vocabulary size including <eos> and UNK")
     v.add_argument("--name", help="vocabulary name (default: corpora joined by '+')")
     _workspace(v)
+    _stage(v)
     v.set_defaults(run=_run_vocab)
 
 
 def _workspace(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workspace", type=Path, required=True, help="root folder of all artifacts")
+
+
+def _stage(parser: argparse.ArgumentParser) -> None:
+    add_dry_run(parser)
+    runs_beam(parser)
 
 
 def _add_novels(sub: argparse._SubParsersAction, epilog: str) -> None:
@@ -42,13 +47,16 @@ def _add_novels(sub: argparse._SubParsersAction, epilog: str) -> None:
         default=1000,
         help="a paragraph with a longer sentence is rejected (failed splitting)",
     )
+    _stage(p)
     p.set_defaults(run=_run_novels)
 
 
 def _add_captions(sub: argparse._SubParsersAction, epilog: str) -> None:
     p = sub.add_parser("captions", help="caption files to tokenised captions", epilog=epilog)
     p.add_argument("--input", required=True, help="caption file or glob (one shard per file)")
-    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument("--format", required=True, choices=FORMATS,
+                   help="the caption file's layout: the COCO, Flickr8k or Multi30k release's, or csv/jsonl with "
+                        "the columns below")
     p.add_argument("--name", required=True, help="corpus name: output goes to corpora/NAME/captions")
     _workspace(p)
     p.add_argument("--split", help="split name for every caption (default: from the source where it says)")
@@ -57,19 +65,26 @@ def _add_captions(sub: argparse._SubParsersAction, epilog: str) -> None:
     p.add_argument("--image-column", default="image", help="csv/jsonl: image id column")
     p.add_argument("--id-column", help="csv/jsonl: caption id column (default: FILE#LINE)")
     p.add_argument("--max-caption-chars", type=int, default=1000, help="longer captions are rejected")
+    _stage(p)
     p.set_defaults(run=_run_captions)
 
 
 def _run_novels(args: argparse.Namespace, beam_args: list[str]) -> None:
+    from pipelines.corpus import novels
+    from pipelines.text.passages import PassageBounds
+
     params = novels.NovelParams(
         passages=PassageBounds(args.min_passage_tokens, args.max_passage_tokens),
         max_paragraph_chars=args.max_paragraph_chars,
         max_sentence_tokens=args.max_sentence_tokens,
     )
-    print(stage_summary(novels.run(args.input, args.name, args.workspace, params, beam_args)))
+    print_stage(novels.run(args.input, args.name, args.workspace, params, beam_args))
 
 
 def _run_captions(args: argparse.Namespace, beam_args: list[str]) -> None:
+    from pipelines.corpus import captions
+    from pipelines.corpus.caption_formats import CaptionColumns
+
     params = captions.CaptionParams(
         format=args.format,
         columns=CaptionColumns(args.text_column, args.image_column, args.id_column),
@@ -77,10 +92,12 @@ def _run_captions(args: argparse.Namespace, beam_args: list[str]) -> None:
         image_splits=args.image_splits,
         max_caption_chars=args.max_caption_chars,
     )
-    print(stage_summary(captions.run(args.input, args.name, args.workspace, params, beam_args)))
+    print_stage(captions.run(args.input, args.name, args.workspace, params, beam_args))
 
 
 def _run_vocab(args: argparse.Namespace, beam_args: list[str]) -> None:
+    from pipelines.corpus import vocab
+
     corpora = [c for c in args.corpus.split(",") if c]
     report = vocab.run(corpora, args.size, args.workspace, args.name, beam_args)
     state = "unchanged, skipped" if report.skipped else "written"

@@ -1,19 +1,19 @@
 """`storyteller decode`: conditioning vectors (the rows of a .npy) to stories, with a decoder model
 and batched beam search or sampling. Rows in = texts out + rows rejected, always in row order."""
 
+from __future__ import annotations
+
 import argparse
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from flows.cli.parser import add_dry_run, later
 from flows.cli.report import table
-from model.decoder.beam_search import MODES, SAMPLE_DEFAULTS, STORY_SEARCH, SearchOptions
-from model.decoder.files import load_decoder
-from model.device import torch_device
-from model.skipthought.files import read_vocabulary
-from pipelines.stories.decode_vectors import decode_rows, read_vectors, write_jsonl
 
-DEFAULTS = SearchOptions()
+if TYPE_CHECKING:
+    from model.decoder.beam_search import SearchOptions
 
 
 def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersAction,
@@ -26,6 +26,10 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
                     "line on stdout. A row with NaN or infinite values is not decoded: it becomes a {\"row\", "
                     "\"error\"} record (stdout: an empty line, the reason on stderr), so rows in = texts + rejected. "
                     "--search sample seeds each row by its row number: a rerun prints the same texts.")
+    later(p, _add_decode_options)
+
+
+def _add_decode_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decoder", type=Path, required=True, help="decoder model directory")
     p.add_argument("--vectors", type=Path, required=True, help="(N, dim_ctx) float .npy, one vector per row")
     add_search_arguments(p)
@@ -36,28 +40,32 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
                    help="where to decode (auto: CUDA when there is one)")
     p.add_argument("--batch-size", type=int, default=32, help="rows decoded together (all their beams in one step)")
     p.add_argument("--out", type=Path, help="output .jsonl (written atomically); default: texts on stdout")
+    add_dry_run(p)
     p.set_defaults(run=run_decode)
 
 
 def add_search_arguments(p: argparse.ArgumentParser) -> None:
     """--search, --beam-width, --max-len, --length-penalty, --no-repeat-ngram, --top-p, --temperature
     (shared with `stories`)."""
+    from model.decoder.beam_search import MODES, SAMPLE_DEFAULTS, STORY_SEARCH, SearchOptions
+
+    defaults = SearchOptions()
     p.add_argument("--search", choices=MODES, default=STORY_SEARCH,
                    help="original: the original's beam search and text choice (reference c.3: lowest summed "
                         "cost, shrinking beam); normalized: length-normalised scores, n-gram blocking; "
                         "sample (default): nucleus (top-p) sampling with temperature and n-gram blocking, seeded by "
                         "each text's name (image id, row number), so a rerun writes the same texts")
     p.add_argument("--beam-width", type=int,
-                   help=f"beam searches only: beam width (default: {DEFAULTS.beam_width}; original: 50, as the "
+                   help=f"beam searches only: beam width (default: {defaults.beam_width}; original: 50, as the "
                         f"original's bw)")
     p.add_argument("--max-len", type=int,
-                   help=f"most decoding steps, <eos> included (default: {DEFAULTS.max_len}; original: 1000)")
+                   help=f"most decoding steps, <eos> included (default: {defaults.max_len}; original: 1000)")
     p.add_argument("--length-penalty", type=float,
                    help=f"normalized only: alpha of the score log p / ((5 + length) / 6) ** alpha "
-                        f"(default {DEFAULTS.length_penalty}; 0 = raw log-probability)")
+                        f"(default {defaults.length_penalty}; 0 = raw log-probability)")
     p.add_argument("--no-repeat-ngram", type=int,
                    help=f"normalized and sample: never repeat an n-gram of this size (default "
-                        f"{DEFAULTS.no_repeat_ngram}; sample: {SAMPLE_DEFAULTS['no_repeat_ngram']}; 0 = off)")
+                        f"{defaults.no_repeat_ngram}; sample: {SAMPLE_DEFAULTS['no_repeat_ngram']}; 0 = off)")
     p.add_argument("--top-p", type=float,
                    help=f"sample only: draw from the fewest most likely words whose probabilities sum to at least "
                         f"this (default {SAMPLE_DEFAULTS['top_p']}; 1 = every word; tiny = greedy)")
@@ -69,6 +77,8 @@ def add_search_arguments(p: argparse.ArgumentParser) -> None:
 def search_options(args: argparse.Namespace, beam_width: int | None = None) -> SearchOptions:
     """The options given, each mode's defaults for the rest; `beam_width` overrides the beam
     searches' default width."""
+    from model.decoder.beam_search import SearchOptions
+
     width = beam_width if args.beam_width is None and args.search != "sample" else args.beam_width
     return SearchOptions.for_mode(args.search, beam_width=width, max_len=args.max_len,
                                   length_penalty=args.length_penalty, no_repeat_ngram=args.no_repeat_ngram,
@@ -76,6 +86,11 @@ def search_options(args: argparse.Namespace, beam_width: int | None = None) -> S
 
 
 def run_decode(args: argparse.Namespace, beam_args: list[str]) -> None:
+    from model.decoder.files import load_decoder
+    from model.device import torch_device
+    from model.skipthought.files import read_vocabulary
+    from pipelines.stories.decode_vectors import decode_rows, read_vectors, write_jsonl
+
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, not {args.batch_size}")
     options = search_options(args)
@@ -89,6 +104,10 @@ def run_decode(args: argparse.Namespace, beam_args: list[str]) -> None:
                       "ok" if len(vectors) == counts["texts"] + counts["rejected"] else "MISMATCH"]])
     print(f"decode: {args.vectors} -> {args.out or 'stdout'} ({options.mode} search, {describe(options)})\n"
           f"{summary}", file=sys.stdout if args.out else sys.stderr)
+    from pipelines.core.all_rejected import check_some_kept
+
+    check_some_kept("decode", {"records_out": counts["texts"], "records_rejected": counts["rejected"]},
+                    args.out or "the reasons on stderr")
 
 
 def describe(options: SearchOptions) -> str:

@@ -3,11 +3,8 @@
 import argparse
 from pathlib import Path
 
+from flows.cli.parser import add_dry_run, later
 from flows.cli.report import table
-from model.decoder.original import convert_decoder
-from model.decoder.train import DecoderRecipe
-from model.training.recipes import add_recipe_flags, recipe_from_args
-from pipelines.training import train_decoder_in_workspace
 
 
 def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersAction,
@@ -22,10 +19,13 @@ def _add_convert(converts: argparse._SubParsersAction) -> None:
     p.add_argument("--decoder", type=Path, required=True, help="romance.npz; its .npz.pkl options must sit beside it")
     p.add_argument("--dictionary", type=Path, required=True, help="romance_dictionary.pkl")
     p.add_argument("--out", type=Path, required=True, help="model directory to write")
+    add_dry_run(p)
     p.set_defaults(run=run_convert)
 
 
 def run_convert(args: argparse.Namespace, beam_args: list[str]) -> None:
+    from model.decoder.original import convert_decoder
+
     config = convert_decoder(args.decoder, args.dictionary, args.out)
     output = "deep output" if config.deep_output else "no deep output"
     print(f"wrote {args.out}: decoder, {config.n_words} words, {config.dim_ctx}-d vectors -> GRU {config.dim} "
@@ -39,16 +39,28 @@ def _add_train(trains: argparse._SubParsersAction) -> None:
         description="Reads the passages of the corpora and their vectors from vectors/ENCODER/CORPUS/passages "
                     "(run `storyteller encode` first); whole books are held out to measure perplexity; the model "
                     "with the best held-out perplexity is written to models/NAME.")
+    later(p, _add_train_options)
+
+
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    from model.decoder.train import DecoderRecipe
+    from model.training.recipes import add_recipe_flags
+
     p.add_argument("--corpus", required=True, help="novel corpus name(s), comma-separated")
     p.add_argument("--encoder", required=True, help="encoder model id (a directory under WS/models) or model "
                    "directory whose passage vectors condition the decoder")
     p.add_argument("--workspace", type=Path, required=True, help="root folder of all artifacts")
     p.add_argument("--name", help="model id: output goes to models/NAME (default: decoder-<corpus>)")
     add_recipe_flags(p, DecoderRecipe)
+    add_dry_run(p)
     p.set_defaults(run=run_train)
 
 
 def run_train(args: argparse.Namespace, beam_args: list[str]) -> None:
+    from model.decoder.train import DecoderRecipe
+    from model.training.recipes import recipe_from_args
+    from pipelines.training import train_decoder_in_workspace
+
     corpora = [c for c in args.corpus.split(",") if c]
     result = train_decoder_in_workspace(args.workspace, corpora, args.encoder, recipe_from_args(args, DecoderRecipe),
                                         args.name)

@@ -10,9 +10,7 @@ import argparse
 from pathlib import Path
 
 from flows.cli.flow import prefect_defaults, print_result
-from model.decoder.beam_search import MODES, STORY_SEARCH
-from model.vse.files import RETRIEVAL_MODES
-from pipelines.features import list_images
+from flows.cli.parser import add_dry_run, later, runs_beam
 
 REPO = Path(__file__).resolve().parents[2]
 TRAINED = REPO / "trained"
@@ -23,6 +21,13 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
     """Add `demo` to the top-level commands."""
     p = commands.add_parser("demo", help="the end-to-end flow on ../shared/data with the shipped models",
                             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    later(p, _add_demo_options)
+
+
+def _add_demo_options(p: argparse.ArgumentParser) -> None:
+    from model.decoder.beam_search import MODES, STORY_SEARCH
+    from model.vse.files import RETRIEVAL_MODES
+
     p.add_argument("--shared", type=Path, default=REPO.parent / "shared", help="folder holding data/ (../shared)")
     p.add_argument("--workspace", type=Path, default=REPO / "workspace" / "demo", help="root folder of all artifacts")
     p.add_argument("--photos", type=int, default=96, help="Flickr8k photos to tell stories for")
@@ -33,11 +38,15 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
     p.add_argument("--retrieval", choices=RETRIEVAL_MODES, default=RETRIEVAL_MODES[0],
                    help="which joint space picks each photo's captions: the VSE fused with the zero-shot space "
                         "(default), the trained VSE alone, or the zero-shot space alone")
+    add_dry_run(p)
+    runs_beam(p)
     p.set_defaults(run=run_demo)
 
 
 def sample_list(images: Path, count: int, out: Path) -> Path:
     """The first COUNT photos by path, as a list file (the story job's input)."""
+    from pipelines.features import list_images
+
     photos = list_images(str(images))[:count]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(f"{Path(path).resolve()}\n" for path in photos), encoding="utf-8")

@@ -3,9 +3,8 @@
 import argparse
 from pathlib import Path
 
-from flows.cli.report import stage_summary
-from model.cnn.registry import DEFAULT_CNN, IMAGE_MODELS
-from pipelines import features as images
+from flows.cli.parser import add_dry_run, later, runs_beam
+from flows.cli.report import print_stage
 
 
 def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersAction,
@@ -18,8 +17,17 @@ def _add_features(commands: argparse._SubParsersAction, epilog: str) -> None:
     p = commands.add_parser(
         "features", epilog=epilog, help="image files to CNN feature shards (Beam RunInference)",
         description="Pooled CNN features of every image, one row per image (image_id = file name, path, vector), in "
-                    "features/CNN/NAME/ of the workspace; unreadable, truncated and non-image files go to "
-                    "rejects/features/CNN/NAME/. EXIF orientation is applied.")
+                    "features/CNN/NAME/ of the workspace; unreadable, truncated, oversized and non-image files, "
+                    "and symlinks that loop, dangle or lead to a folder, go to rejects/features/CNN/NAME/ with the "
+                    "reason. Links to files are read wherever they point; links to folders are not followed. "
+                    "EXIF orientation is applied.")
+    later(p, _add_features_options)
+
+
+def _add_features_options(p: argparse.ArgumentParser) -> None:
+    from model.cnn.registry import DEFAULT_CNN, IMAGE_MODELS
+    from pipelines import features as images
+
     p.add_argument("--images", required=True,
                    help="a folder (its .jpg/.jpeg/.png/.gif/.bmp/.webp/.tif files, recursively), a glob, one image, "
                         "or a text file listing one image path per line (relative to the list file)")
@@ -36,10 +44,17 @@ def _add_features(commands: argparse._SubParsersAction, epilog: str) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="where the CNN runs: auto = the GPU when there is one")
+    p.add_argument("--max-image-pixels", type=int, default=images.FeatureParams().max_image_pixels,
+                   help="an image of more width x height pixels is rejected from its header, before decoding "
+                        "(default %(default)s: the largest common camera photos; raise it for big scans)")
+    add_dry_run(p)
+    runs_beam(p)
     p.set_defaults(run=run_features)
 
 
 def run_features(args: argparse.Namespace, beam_args: list[str]) -> None:
+    from pipelines import features as images
+
     params = images.FeatureParams(args.cnn, str(args.weights) if args.weights else None, args.shard_size,
-                                  args.batch_size, args.device)
-    print(stage_summary(images.run(args.images, args.name, args.workspace, params, beam_args)))
+                                  args.batch_size, args.device, args.max_image_pixels)
+    print_stage(images.run(args.images, args.name, args.workspace, params, beam_args))

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from flows.cli.parser import add_dry_run, runs_beam
 from flows.cli.report import table
 
 FLOWS = {  # command name -> module:flow
@@ -45,6 +46,8 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
                     "did not change answer from Prefect's cache. Flows: " + ", ".join(FLOWS))
     p.add_argument("name", choices=sorted(FLOWS), help="which flow")
     p.add_argument("--params", type=Path, required=True, help="JSON object of the flow's parameters")
+    add_dry_run(p)
+    runs_beam(p)
     p.set_defaults(run=run_flow)
     s = commands.add_parser(
         "serve", epilog=PREFECT_NOTE, help="serve the nightly style recomputation and hourly stories on schedules",
@@ -65,7 +68,11 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
 def prefect_defaults(workspace: Path | None) -> None:
     """Offline defaults, set before Prefect loads; anything the user exported wins."""
     if workspace and not os.environ.get("PREFECT_API_URL"):
-        os.environ.setdefault("PREFECT_HOME", str(Path(workspace).resolve() / ".prefect"))
+        home = Path(workspace).resolve() / ".prefect"
+        if os.environ.setdefault("PREFECT_HOME", str(home)) == str(home):
+            # Prefect creates only the last folder of its home: in a new workspace it warned "Failed to
+            # create the Prefect home directory" and its temporary server could not open its database.
+            home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
@@ -110,8 +117,6 @@ def run_flow(args: argparse.Namespace, beam_args: list[str]) -> None:
 
 
 def run_serve(args: argparse.Namespace, beam_args: list[str]) -> None:
-    if beam_args:
-        raise ValueError(f"serve takes no Beam flags ({beam_args}): put them in the flows' beam_args parameters")
     prefect_defaults(args.workspace)
     from flows.prefect import serve
 

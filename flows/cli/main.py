@@ -1,5 +1,6 @@
-"""The `storyteller` command line. Flags it does not know are Beam pipeline options and pass through
-unchanged (`--runner`, `--direct_num_workers`, Flink/Spark/Dataflow flags)."""
+"""The `storyteller` command line. A command that runs a Beam job passes the flags it does not know to Beam
+when Beam knows them (`--runner`, `--direct_num_workers`, Flink/Spark/Dask/Dataflow flags); any other unknown
+flag is an error. Only argparse and the stage modules' light registration load before a command runs."""
 
 import argparse
 import sys
@@ -14,21 +15,26 @@ from flows.cli import (
     features,
     flow,
     index,
+    status,
     stories,
     style,
     vse,
     words,
 )
+from flows.cli.completion import add_completion, version
 from flows.cli.encoder import add_train_encoder
+from flows.cli.parser import Parser, chosen_command, reject_unknown
 
 BEAM_EPILOG = (
-    "Any other --flag is a Beam pipeline option, e.g. --runner=FnApiRunner (default, all cores), "
+    "Flags this command does not know must be Beam pipeline options, e.g. --runner=FnApiRunner (default, all cores), "
     "--direct_num_workers=N, --runner=FlinkRunner --flink_master=HOST:PORT."
 )
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="storyteller", description="Image datasets to little stories, at corpus scale.")
+    root = Parser(prog="storyteller", description="Image datasets to little stories, at corpus scale.")
+    root.add_argument("--version", action="version", version=f"storyteller {version()}",
+                      help="print the version and exit")
     commands = root.add_subparsers(dest="command", required=True)
     converts = commands.add_parser("convert", help="import the original released weights").add_subparsers(
         dest="what", required=True)
@@ -36,23 +42,43 @@ def parser() -> argparse.ArgumentParser:
     add_train_encoder(trains)
     # Each stage's commands register themselves: top-level commands, `train <model>`, `convert <what>`.
     for stage in (corpus, encode, style, features, vse, index, decoder, decode_vectors, stories, flow, export, demo,
-                  words):
+                  words, status):
         stage.register(commands, trains, converts, BEAM_EPILOG)
+    add_completion(commands, root)
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
-    args, beam_args = parser().parse_known_args(argv)
-    unknown = [a for a in beam_args if not a.startswith("--")]
-    if unknown:
-        print(f"storyteller: unexpected argument(s) {unknown}", file=sys.stderr)
-        return 2
+    root = parser()
+    args, beam_args = root.parse_known_args(argv)
+    command = chosen_command(root, args)
+    if beam_args:
+        check_beam_flags(command, beam_args)
+    from pipelines.core.dry_run import set_dry_run
+    from pipelines.core.logs import configure_logging
+
+    configure_logging()  # before the command loads Beam or Prefect: see pipelines.core.logs
+    set_dry_run(getattr(args, "dry_run", False))
     try:
         args.run(args, beam_args)
     except (FileNotFoundError, ValueError) as error:  # includes schema and original-file errors
         print(f"storyteller: error: {error}", file=sys.stderr)
-        return 1
+        return getattr(error, "exit_code", 1)  # 3 when a stage rejected every record (AllRejectedError)
     return 0
+
+
+def check_beam_flags(command: argparse.ArgumentParser, flags: list[str]) -> None:
+    """Exit with argparse's error (and a "did you mean") unless every flag is a Beam option of a Beam command."""
+    if not command.beam_job:
+        reject_unknown(command, flags)
+    from flows.cli.beam_flags import unknown_beam_flags
+
+    try:
+        unknown, beam_options = unknown_beam_flags(flags)
+    except argparse.ArgumentError as error:
+        command.error(f"Beam option {error}")
+    if unknown:
+        reject_unknown(command, unknown, beam_options)
 
 
 if __name__ == "__main__":

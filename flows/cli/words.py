@@ -4,13 +4,8 @@ tables grown by every word of the word vectors, as the original grew its vocabul
 import argparse
 from pathlib import Path
 
-from data_schemas.workspace import Workspace
+from flows.cli.parser import add_dry_run, later
 from flows.cli.report import table
-from model.training.recipes import add_recipe_flags, recipe_from_args
-from model.words.expand import expand_encoder
-from model.words.files import read_word_vectors
-from model.words.train import WordsRecipe
-from pipelines.training import train_words_in_workspace
 
 
 def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersAction,
@@ -20,17 +15,19 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
     _add_expand(commands)
 
 
-def _no_beam_flags(command: str, beam_args: list[str]) -> None:
-    if beam_args:
-        raise ValueError(f"{command} runs no Beam job and knows no flag(s) {' '.join(beam_args)}")
-
-
 def _add_train(trains: argparse._SubParsersAction) -> None:
     p = trains.add_parser(
         "words", help="train word vectors (word2vec) on the sentences and captions of corpora",
         description="Reads the sentences of novel corpora and the captions of caption corpora, trains gensim's "
                     "Word2Vec on their tokens (case kept) and writes models/NAME: config.json, vectors.npy "
                     "(float32, one row per word, commonest first) and vocab.txt (line i names row i).")
+    later(p, _add_train_options)
+
+
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    from model.training.recipes import add_recipe_flags
+    from model.words.train import WordsRecipe
+
     p.add_argument("--corpus", required=True, help="corpus name(s), comma-separated: novels give their sentences, "
                    "caption corpora their captions")
     p.add_argument("--workspace", type=Path, required=True, help="root folder of all artifacts")
@@ -38,11 +35,15 @@ def _add_train(trains: argparse._SubParsersAction) -> None:
     p.add_argument("--exclude-split", help="leave out the captions of this split (e.g. test) and every caption of "
                    "any corpus that repeats one of them word for word, so a benchmark on that split stays unseen")
     add_recipe_flags(p, WordsRecipe)
+    add_dry_run(p)
     p.set_defaults(run=run_train)
 
 
 def run_train(args: argparse.Namespace, beam_args: list[str]) -> None:
-    _no_beam_flags("train words", beam_args)
+    from model.training.recipes import recipe_from_args
+    from model.words.train import WordsRecipe
+    from pipelines.training import train_words_in_workspace
+
     corpora = [c for c in args.corpus.split(",") if c]
     trained = train_words_in_workspace(args.workspace, corpora, recipe_from_args(args, WordsRecipe), args.name,
                                        args.exclude_split)
@@ -64,11 +65,15 @@ def _add_expand(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--words", required=True, help="words model id or folder (made by `storyteller train words`)")
     p.add_argument("--out", type=Path, required=True, help="the new encoder model folder (must not exist)")
     p.add_argument("--workspace", type=Path, default=Path("."), help="where model ids are looked up (WS/models/ID)")
+    add_dry_run(p)
     p.set_defaults(run=run_expand)
 
 
 def run_expand(args: argparse.Namespace, beam_args: list[str]) -> None:
-    _no_beam_flags("expand-vocab", beam_args)
+    from data_schemas.workspace import Workspace
+    from model.words.expand import expand_encoder
+    from model.words.files import read_word_vectors
+
     ws = Workspace(args.workspace)
     record = expand_encoder(ws.resolve_model(args.encoder, "encoder"),
                             read_word_vectors(ws.resolve_model(args.words, "words")), args.out)

@@ -41,6 +41,7 @@ from pipelines.stories import job as stories
 from pipelines.stories.batch import StoryParams
 from pipelines.stories.gallery import GALLERY_FILE
 from pipelines.stories.job import JSONL_FILE
+from pipelines.stories.workspace_defaults import story_defaults, write_defaults
 
 
 @dataclass(frozen=True)
@@ -170,9 +171,9 @@ def _indexed(captions: CorpusSource, index_captions: list[CorpusSource] | None) 
 
 def _stages(run: Subflows | CacheLookups, workspace: Path, novels: list[CorpusSource], captions: CorpusSource,
             indexed: list[CorpusSource], photos: Images, telling: Telling, models: Models, styles: Styles,
-            device: str, beam_args: list[str] | None) -> tuple[list[StageSummary], str]:
-    """Every stage in order, each through `run`; their summaries and the encoder's folder. INDEXED are the
-    index's caption corpora, `captions` first (see `_indexed`)."""
+            device: str, beam_args: list[str] | None) -> tuple[list[StageSummary], StoryModelNames]:
+    """Every stage in order, each through `run`; their summaries and the models of the stories. INDEXED are
+    the index's caption corpora, `captions` first (see `_indexed`)."""
     books, caption_corpora = [corpus.name for corpus in novels], [corpus.name for corpus in indexed]
     done = [_corpus(run, corpus, workspace, beam_args) for corpus in [*novels, *indexed]]
     encoder = models.encoder
@@ -214,7 +215,14 @@ def _stages(run: Subflows | CacheLookups, workspace: Path, novels: list[CorpusSo
                                    cnn=photos.features.cnn, cnn_weights=photos.features.weights)
     done.append(run.stories(images_arg=photos.story_images or photos.images, out=telling.out, workspace=workspace,
                             models=story_models, params=telling.params, job=telling.job, beam_args=beam_args))
-    return done, encoder_dir
+    return done, story_models
+
+
+def _record_story_defaults(workspace: Path, story: StoryModelNames, params: StoryParams) -> None:
+    """WS/defaults.json: `storyteller stories` given only images, workspace and out tells stories as this run."""
+    folders = {"decoder": Workspace(workspace).resolve_model(story.decoder, "decoder"), "index": story.index,
+               "encoder": story.encoder}
+    write_defaults(workspace, story_defaults(workspace, folders, params, story.cnn, story.cnn_weights))
 
 
 @flow(name="storyteller-pipeline")
@@ -235,11 +243,12 @@ def pipeline_flow(workspace: Path, novels: list[CorpusSource], captions: CorpusS
     logger = get_run_logger()
     arguments = (workspace, novels, captions, indexed, photos, telling, models, styles, device, beam_args)
     try:
-        done, encoder_dir = _stages(CacheLookups(), *arguments)
+        done, story = _stages(CacheLookups(), *arguments)
         logger.info("every stage is up to date: answered from cache, no subflow started")
     except HasWork as stage:
         logger.info("%s has work to do: running every stage as a subflow", stage)
-        done, encoder_dir = _stages(Subflows(), *arguments)
+        done, story = _stages(Subflows(), *arguments)
     publish_summary("storyteller-pipeline", done)
-    publish_styles(workspace, encoder_dir)
+    publish_styles(workspace, story.encoder)
+    _record_story_defaults(workspace, story, telling.params)
     return done

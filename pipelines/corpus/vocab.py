@@ -22,6 +22,7 @@ from data_schemas.atomic import write_json_atomic
 from data_schemas.shards import shard_paths, write_table_atomic
 from data_schemas.workspace import Workspace
 from pipelines.core.beam_options import make_pipeline
+from pipelines.core.dry_run import dry_run_enabled, print_plan
 from pipelines.core.manifest import META_FILE, code_version, read_meta, stage_key
 
 STAGE = "vocab"
@@ -38,6 +39,7 @@ class VocabReport:
     tokens: int
     sequences: int
     path: Path
+    dry_run: bool = False  # a plan only: nothing was counted or written
 
 
 def corpus_token_folder(workspace: Path, corpus: str) -> tuple[Path, pa.Schema]:
@@ -116,8 +118,16 @@ def run(
     key = stage_key(STAGE, inputs, {"size": size})
     if table_path.exists() and meta_path.exists() and json.loads(meta_path.read_text()).get("key") == key:
         meta = json.loads(meta_path.read_text())
-        return VocabReport(name, True, meta["words"], meta["tokens"], meta["sequences"], table_path)
+        if dry_run_enabled():
+            print_plan(f"{STAGE} {name}", "done: current, nothing to write", [f"{table_path}: {meta['words']} words"])
+        return VocabReport(name, True, meta["words"], meta["tokens"], meta["sequences"], table_path,
+                           dry_run=dry_run_enabled())
     shards = [(str(path), schema) for folder, schema in folders for path in shard_paths(folder)]
+    if dry_run_enabled():
+        print_plan(f"{STAGE} {name}", f"would count the tokens of {len(shards)} shards of {', '.join(corpora)}",
+                   [f"{table_path} would be " + ("replaced: made from other corpora or size" if table_path.exists()
+                                                 else "created")])
+        return VocabReport(name, False, 0, 0, 0, table_path, dry_run=True)
     with make_pipeline(beam_args or []) as pipeline:
         _ = (
             pipeline

@@ -3,7 +3,8 @@
     corpora/<c>/captions --encode job (RunInference, VSE text side)--> vectors/<vse>/<c>/captions
         --> index/<vse>/<name>/captions.faiss    the index, memory-mapped on load
                                captions.parquet  FAISS id -> corpus, shard, row, caption id, image, text
-                               _meta.json        inputs, captions read and merged, index choice, probes,
+                               _meta.json        inputs, captions read and merged, the index's factory
+                                                 string (automatic or --index-factory), probes or efSearch,
                                                  measured recall@10, timings
 
 Embedding reuses the encode job, so it is sharded, resumable and on the GPU when there is one; the
@@ -33,10 +34,22 @@ from data_schemas.shards import shard_paths, write_table_atomic
 from data_schemas.vectors import VECTOR, vector_matrix
 from data_schemas.workspace import Workspace
 from model.families import VSE, model_family
+from model.vse.files import read_vse_config
+from model.weights_file import weights_path
 from pipelines import encode
+from pipelines.core.dry_run import dry_run_enabled, print_plan
 from pipelines.core.manifest import Stage, StageStart, file_fingerprint, read_meta, stage_key
 from pipelines.core.stage_run import StageReport
-from pipelines.index.faiss_index import build_index, choose_index, tune_and_measure, write_index
+from pipelines.index.faiss_index import (
+    IndexChoice,
+    build_index,
+    choose_index,
+    empty_index,
+    index_kind,
+    nlist_of,
+    tune_and_measure,
+    write_index,
+)
 
 STAGE = "index"
 INDEX_FILE = "captions.faiss"
@@ -46,10 +59,11 @@ ID_MAP_FILE = "captions.parquet"
 @dataclass(frozen=True)
 class IndexParams:
     exact_max: int = 250_000  # exact search up to this many captions, IVF above
-    target_recall: float = 0.95  # recall@10 against exact search the IVF probe count must reach
+    target_recall: float = 0.95  # recall@10 against exact search the IVF probe count (HNSW efSearch) must reach
     recall_queries: int = 1000  # sample of captions the recall is measured on
     seed: int = 0
     merge_duplicates: bool = True  # index the first caption of each duplicate_key only
+    factory: str | None = None  # a faiss.index_factory string; None: Flat up to exact_max, IVF above
 
 
 @dataclass(frozen=True)
@@ -71,6 +85,7 @@ class IndexReport:
     captions: int
     meta: dict
     embedded: list[StageReport]
+    dry_run: bool = False  # a plan only: nothing was embedded, built or written
 
 
 def index_folder(workspace: Path, vse_id: str, name: str) -> Path:
@@ -159,13 +174,25 @@ def run(vse: str | Path, corpora: list[str], workspace: Path, params: IndexParam
     if not corpora:
         raise ValueError("--corpus names no corpus")
     folder = index_folder(workspace, vse_id, "+".join(corpora) if name is None else name)  # checked before any work
+    if params.factory is not None:
+        empty_index(params.factory, read_vse_config(vse_dir).dim)  # an unknown string fails before any work
     embedded = [encode.run(encode.EncodeParams(str(vse_dir), device=device), corpus, "captions", workspace,
                            beam_args) for corpus in corpora]
     vector_folders = [Workspace(workspace).vectors(vse_id, corpus, "captions") for corpus in corpora]
+    if dry_run_enabled() and any(report.start is not StageStart.DONE for report in embedded):
+        print_plan(STAGE, "fresh: would index the captions once they are embedded", [f"{folder} would be written"])
+        return IndexReport(folder, StageStart.FRESH, 0, {}, embedded, dry_run=True)
     inputs = [{"corpus": c, "vectors_key": read_meta(f)["key"], "rows": read_meta(f)["rows"]}
               for c, f in zip(corpora, vector_folders, strict=True)]
     stage = Stage(STAGE, stage_key(STAGE, inputs, asdict(params)), (folder,))
-    start = stage.start()
+    start = stage.plan()
+    if dry_run_enabled():
+        meta = read_meta(folder) if start is StageStart.DONE else {}
+        action = (f"{start.value}: would index {sum(i['rows'] for i in inputs)} captions" if not meta
+                  else "done: current, nothing to write")
+        print_plan(STAGE, action, [f"{folder} " + ("current" if meta else "would be written")])
+        return IndexReport(folder, start, meta.get("captions", 0), meta, embedded, dry_run=True)
+    stage.prepare(start)
     if start is StageStart.DONE:
         meta = read_meta(folder)
         return IndexReport(folder, start, meta["captions"], meta, embedded)
@@ -173,7 +200,8 @@ def run(vse: str | Path, corpora: list[str], workspace: Path, params: IndexParam
     captions = collect_captions(workspace, vse_id, corpora, params.merge_duplicates)
     vectors, id_map = captions.vectors, captions.id_map
     collected = time.monotonic()
-    choice = choose_index(len(vectors), params.exact_max)
+    choice = (choose_index(len(vectors), params.exact_max) if params.factory is None
+              else IndexChoice(params.factory, given=True))
     print(f"[index] {len(vectors):,} captions ({captions.read:,} read, {captions.merged:,} duplicates merged), "
           f"{vectors.shape[1]}-d: {choice.factory}", file=sys.stderr)
     index = build_index(vectors, choice, params.seed)
@@ -184,7 +212,7 @@ def run(vse: str | Path, corpora: list[str], workspace: Path, params: IndexParam
     write_table_atomic(id_map, folder / ID_MAP_FILE)
     meta = {
         "vse": vse_id,
-        "vse_weights": file_fingerprint(vse_dir / "weights.pt"),
+        "vse_weights": file_fingerprint(weights_path(vse_dir)),
         "corpora": corpora,
         "inputs": inputs,
         "params": asdict(params),
@@ -192,7 +220,8 @@ def run(vse: str | Path, corpora: list[str], workspace: Path, params: IndexParam
         "duplicates_merged": captions.merged,
         "captions": len(vectors),
         "dim": int(vectors.shape[1]),
-        "index": {"kind": choice.kind, "factory": choice.factory, "nlist": choice.nlist, "nprobe": check.nprobe},
+        "index": {"kind": index_kind(index), "factory": choice.factory, "given": choice.given,
+                  "nlist": nlist_of(index), "nprobe": check.nprobe, "ef_search": check.ef_search},
         "recall": check.to_json(),
         "seconds": {"read": round(collected - started, 2), "build": round(built - collected, 2),
                     "recall": round(measured - built, 2)},

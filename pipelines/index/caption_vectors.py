@@ -24,6 +24,7 @@ from data_schemas.atomic import atomic_path, write_json_atomic
 from data_schemas.vectors import ID, VECTOR, vector_matrix
 from data_schemas.workspace import Workspace
 from pipelines import encode
+from pipelines.core.dry_run import dry_run_enabled, print_plan
 from pipelines.core.manifest import read_meta
 from pipelines.index.caption_index import CaptionIndex
 
@@ -77,13 +78,22 @@ def _fill(index: CaptionIndex, workspace: Path, encoder_id: str, out: np.ndarray
         print(f"[caption-vectors] {number}/{len(groups)} shards", file=sys.stderr, flush=True)
 
 
-def caption_vectors(index: CaptionIndex, workspace: Path, encoder_id: str, dim: int) -> np.ndarray:
+def caption_vectors(index: CaptionIndex, workspace: Path, encoder_id: str, dim: int) -> np.ndarray | None:
     """The (N, dim) matrix of the index's caption vectors under `encoder_id`, memory-mapped; built
-    (atomically) when missing or when the index or any corpus' vectors changed."""
+    (atomically) when missing or when the index or any corpus' vectors changed. Under a dry run, None
+    where it would be built."""
     matrix_path, meta_path = cache_paths(index.folder, encoder_id)
-    sources = _sources(index, workspace, encoder_id)
-    if meta_path.is_file() and matrix_path.is_file() and json.loads(meta_path.read_text()) == sources:
+    try:
+        sources = _sources(index, workspace, encoder_id)
+    except FileNotFoundError:
+        if not dry_run_enabled():
+            raise
+        sources = None
+    if sources and meta_path.is_file() and matrix_path.is_file() and json.loads(meta_path.read_text()) == sources:
         return np.load(matrix_path, mmap_mode="r")
+    if dry_run_enabled():
+        print_plan("caption-vectors", f"would build {index.id_map.num_rows:,} x {dim}", [f"{matrix_path}"])
+        return None
     started = time.monotonic()
     with atomic_path(matrix_path) as temp:
         out = np.lib.format.open_memmap(temp, mode="w+", dtype=np.float32, shape=(index.id_map.num_rows, dim))

@@ -29,7 +29,6 @@ from pipelines.features import image_features, list_images
 from pipelines.index.caption_index import CaptionIndex, find_index
 
 STAGE = "retrieve"
-WEIGHTS_FILE = "weights.pt"
 
 
 @dataclass(frozen=True)
@@ -59,13 +58,13 @@ def rejects_path(out: Path) -> Path:
 
 
 def find_vse(index: CaptionIndex, workspace: Path | None) -> Path:
-    """The VSE model directory whose weights built the index (same sha256), wherever it is now."""
+    """The VSE model directory whose weights built the index (same file name and sha256), wherever it is now."""
     built_with = index.meta["vse_weights"]
     candidates = [Path(built_with["path"]).parent]
     if workspace is not None:
         candidates.append(Workspace(workspace).model(index.vse))
     for folder in candidates:
-        weights = folder / WEIGHTS_FILE
+        weights = folder / Path(built_with["path"]).name
         if weights.is_file() and file_fingerprint(weights)["sha256"] == built_with["sha256"]:
             return folder
     raise FileNotFoundError(f"the VSE model that built {index.folder} ({built_with['path']}, sha256 "

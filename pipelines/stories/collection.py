@@ -6,7 +6,9 @@ The layout of OUT (the collection):
     OUT/runs/run-NNNNN/          one `pipelines.stories.job` job each, over that run's new images only
     OUT/stories/part-*.parquet   every run's finished shards, in run order (hard links, copies where
                                  the filesystem has none): the merged view the JSONL and gallery read
-    OUT/stories.jsonl, OUT/gallery.html
+    OUT/stories.jsonl            every story so far; shards of runs made before the `story_text`
+                                 column get it when read
+    OUT/gallery.html, OUT/thumbs/  the same stories, 48 a page (then gallery-2.html ...)
 
 Why per-run folders and not one growing job: the story stage keys its output on the whole image listing,
 so one new photo would retell every story. A run folder is an ordinary stage output (resumable by shard,
@@ -71,7 +73,9 @@ def settled_rejects(out: Path) -> set[str]:
         for shard in shard_paths(folder / "rejects"):
             for path in pq.read_table(shard, columns=[SOURCE]).column(SOURCE).to_pylist():
                 try:
-                    if Path(path).stat().st_mtime_ns < began:
+                    # A symlink that loops or dangles has only its own time; once its target appears, the target's.
+                    written = os.stat(path).st_mtime_ns if os.path.exists(path) else os.lstat(path).st_mtime_ns
+                    if written < began:
                         settled.add(path)
                 except OSError:  # gone since: no longer listed either
                     continue

@@ -13,6 +13,7 @@ import numpy as np
 from data_schemas.atomic import atomic_path
 from model.decoder.beam_search import SearchOptions
 from model.decoder.conditional_gru import StoryDecoder
+from model.decoder.files import check_context_size
 from model.decoder.sampling import text_seed
 from pipelines.stories.batch import decode_texts
 
@@ -32,9 +33,7 @@ def read_vectors(path: Path, dim: int, decoder_dir: Path) -> np.ndarray:
     if vectors.ndim != 2:
         raise ValueError(f"{path} holds an array of shape {vectors.shape}, but decode reads one vector per row, "
                          f"(N, {dim}); save a single vector v as v[None]")
-    if vectors.shape[1] != dim:
-        raise ValueError(f"{path} has {vectors.shape[1]}-d vectors, but the decoder {decoder_dir} reads {dim}-d "
-                         f"vectors (its dim_ctx): were they made with another encoder?")
+    check_context_size(vectors.shape[1], str(path), decoder_dir, dim)
     return vectors
 
 

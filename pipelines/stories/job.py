@@ -5,7 +5,9 @@
        the top captions' content words as topic words, batched beam search or sampling seeded
        by image id) -> [regroup by shard]
     -> OUT/stories/part-*.parquet, OUT/rejects/part-*.parquet
-    then OUT/stories.jsonl and OUT/gallery.html (with OUT/thumbs/) from the finished shards.
+    then OUT/stories.jsonl and OUT/gallery.html (48 cards a page, then gallery-2.html ...; thumbnails
+    in OUT/thumbs/) from the finished shards. Each row holds the story as the decoder's tokens (`story`)
+    and as prose (`story_text`).
 
 Everything a story depends on (images, models' weights, styles, caption vectors, k, search
 options, topic words) is in the stage key: a rerun with the same inputs does nothing, a killed run writes only
@@ -21,27 +23,32 @@ from pathlib import Path
 
 import apache_beam as beam
 import numpy as np
-import pyarrow.parquet as pq
 
 from data_schemas import stories as st
 from data_schemas.atomic import write_text_atomic
 from data_schemas.features import IMAGE_ID, PATH
 from data_schemas.rejects import reject_row
-from data_schemas.shards import shard_paths
 from data_schemas.workspace import Workspace
+from model.cnn.image_loading import DEFAULT_MAX_PIXELS
 from model.cnn.registry import image_model_spec, resolve_weights
-from model.decoder.files import read_decoder_config
+from model.decoder.files import DECODER, check_context_size, read_decoder_config
 from model.device import torch_device
+from model.families import SKIPTHOUGHT, VSE
+from model.folder_check import check_model_dir
+from model.text_models import text_model_spec
 from model.vse.files import read_vse_config
+from model.weights_file import weights_path
 from pipelines import features as images
 from pipelines.core.beam_options import local_defaults, worker_count
-from pipelines.core.manifest import META_FILE, file_fingerprint, read_meta
+from pipelines.core.dry_run import print_plan
+from pipelines.core.manifest import META_FILE, StageStart, file_fingerprint, read_meta
 from pipelines.core.sharded_job import Chunk, WriteShard, WriteShards
 from pipelines.core.stage_run import StageReport, run_planned_stage
 from pipelines.index.caption_index import CaptionIndex, find_index
 from pipelines.index.caption_vectors import caption_vectors, encode_captions
 from pipelines.index.retrieve import choose_cnn, find_vse
 from pipelines.stories.batch import StoryModels, StoryParams, Storyteller
+from pipelines.stories.prose import readable, story_rows
 from pipelines.style.files import read_style
 
 STAGE = "stories"
@@ -54,6 +61,7 @@ class JobParams:
     image_batch: int = 32  # images per CNN forward pass
     story_batch: int = 16  # images decoded together (each with beam_width hypotheses)
     device: str = "auto"
+    max_image_pixels: int = DEFAULT_MAX_PIXELS  # larger images are rejected from their header
 
 
 @dataclass(frozen=True)
@@ -78,16 +86,22 @@ def _encoder_dir(workspace: Path, encoder: str | Path, decoder_dir: Path, given:
 
 def resolve_models(workspace: Path, decoder: str | Path, index_name: str | Path | None, encoder: str | None,
                    cnn: str | None, cnn_weights: str | None) -> StoryModels:
-    """Every model a run uses, checked to fit together before any work starts."""
+    """Every model a run uses, each folder loaded once to check it and checked to fit together, before any
+    work starts."""
     decoder_dir = Workspace(workspace).resolve_model(decoder, "decoder")
+    check_model_dir(decoder_dir, (DECODER,))
     config = read_decoder_config(decoder_dir)
     encoder_id = encoder or config.provenance.get("encoder")
     if not encoder_id:
         raise ValueError(f"{decoder_dir} does not say which skip-thought encoder made its training vectors: "
                          "pass --encoder MODEL (the one whose style vectors and caption vectors to use)")
     encoder_dir = _encoder_dir(workspace, encoder_id, decoder_dir, given=encoder is not None)
+    check_model_dir(encoder_dir, (SKIPTHOUGHT, VSE))
+    check_context_size(text_model_spec(encoder_dir).output_dim, f"the encoder {encoder_dir}", decoder_dir,
+                       config.dim_ctx)
     index_folder = find_index(workspace, index_name) if index_name else _only_index(workspace)
     vse_dir = find_vse(CaptionIndex(index_folder), workspace)
+    check_model_dir(vse_dir, (VSE,))
     return StoryModels(Path(workspace), index_folder, vse_dir, choose_cnn(vse_dir, cnn), cnn_weights,
                        encoder_dir.name, decoder_dir, encoder_dir)
 
@@ -106,9 +120,7 @@ def check_dimensions(models: StoryModels, params: StoryParams) -> None:
     dim = read_decoder_config(models.decoder_dir).dim_ctx
     for name in (params.style, params.caption_style):
         vector = read_style(models.workspace, models.encoder_id, name).vector
-        if vector.shape != (dim,):
-            raise ValueError(f"style {name!r} of {models.encoder_id} is {vector.shape[0]}-d but the decoder "
-                             f"{models.decoder_dir} reads {dim}-d vectors: were they made by another encoder?")
+        check_context_size(len(vector), f"style {name!r} of {models.encoder_id}", models.decoder_dir, dim)
 
 
 def run_identity(models: StoryModels, params: StoryParams) -> dict:
@@ -123,14 +135,16 @@ def run_identity(models: StoryModels, params: StoryParams) -> dict:
             st.INDEX: f"{models.index_folder.parent.name}/{models.index_folder.name}", st.CNN: models.cnn}
 
 
-def stage_params(models: StoryModels, params: StoryParams, shard_size: int) -> dict:
-    """What changes the stories: model weights by content, styles, caption vectors, search options."""
+def stage_params(models: StoryModels, params: StoryParams, shard_size: int,
+                 max_image_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
+    """What changes the stories: model weights by content, styles, caption vectors, search options, and
+    which images are rejected as too large."""
     styles = {name: read_style(models.workspace, models.encoder_id, name).meta.get("files")
               for name in (params.style, params.caption_style)}
     cnn_weights = resolve_weights(models.cnn, models.cnn_weights)
     return {
-        "decoder": file_fingerprint(models.decoder_dir / "weights.pt")["sha256"],
-        "vse": file_fingerprint(models.vse_dir / "weights.pt")["sha256"],
+        "decoder": file_fingerprint(weights_path(models.decoder_dir))["sha256"],
+        "vse": file_fingerprint(weights_path(models.vse_dir))["sha256"],
         "index": read_meta(models.index_folder)["key"],
         "encoder": models.encoder_id,
         "caption_vectors": json.loads((models.index_folder / "skipthought" / f"{models.encoder_id}.json").read_text()),
@@ -138,6 +152,7 @@ def stage_params(models: StoryModels, params: StoryParams, shard_size: int) -> d
         "cnn": models.cnn, "cnn_code": images.model_code_version(models.cnn),
         "cnn_weights": file_fingerprint(cnn_weights)["sha256"],
         "k": params.k, "search": params.search.settings(), "lyric": params.lyric, "shard_size": shard_size,
+        "max_image_pixels": max_image_pixels,
         "topics": asdict(params.topics),
     }
 
@@ -156,7 +171,7 @@ class TellStories(beam.DoFn):
         image_ids = [os.path.basename(path) for _, _, path in keys]
         told = self.teller.tell(np.stack([feature for _, feature in batch]), image_ids)
         for (task, position, path), image_id, story in zip(keys, image_ids, told, strict=True):
-            row = {IMAGE_ID: image_id, PATH: path, **story}
+            row = {IMAGE_ID: image_id, PATH: path, **story, st.STORY_TEXT: readable(story[st.STORY])}
             yield Chunk(task, position + 1, items=[row], stats=Counter(records_out=1))
 
 
@@ -173,7 +188,7 @@ def build_stories(pipeline: beam.Pipeline, shards: list[images.ImageShard], mode
              | "Images" >> beam.FlatMap(images.shard_images).with_outputs("heads", main="images"))
     spread = paths.images | "SpreadImages" >> beam.Reshuffle() if workers > 1 else paths.images
     extracted = spread | "Features" >> images.ExtractFeatures(models.cnn, resolve_weights(
-        models.cnn, models.cnn_weights), job.device, job.image_batch, threads)
+        models.cnn, models.cnn_weights), job.device, job.image_batch, threads, job.max_image_pixels)
     stories = (extracted["features"]
                | "Batch" >> beam.BatchElements(min_batch_size=job.story_batch, max_batch_size=job.story_batch)
                | "Tell" >> beam.ParDo(TellStories(models, params, job.device)))
@@ -186,10 +201,7 @@ def build_stories(pipeline: beam.Pipeline, shards: list[images.ImageShard], mode
 
 def write_jsonl(folder: Path, out: Path) -> int:
     """Every story row as one JSON line, in shard (sorted path) order."""
-    lines = []
-    for path in shard_paths(folder):
-        for row in pq.read_table(path).to_pylist():
-            lines.append(json.dumps(row, ensure_ascii=False))
+    lines = [json.dumps(row, ensure_ascii=False) for row in story_rows(folder)]
     write_text_atomic(out, "".join(line + "\n" for line in lines))
     return len(lines)
 
@@ -202,22 +214,31 @@ def run(images_arg: str | Sequence[str], out: Path, workspace: Path, models: Sto
     job = job or JobParams()
     if params.k < 1 or job.story_batch < 1 or job.image_batch < 1:
         raise ValueError("--k, the story batch and the image batch must each be at least 1")
+    images.check_max_pixels(job.max_image_pixels)
     image_model_spec(models.cnn)
     torch_device(job.device)  # a --device cuda without CUDA fails here, before any work
     beam_args = local_defaults(beam_args or [])
     check_dimensions(models, params)
     index = CaptionIndex(models.index_folder)
     encode_captions(index, models.encoder_dir, workspace, job.device, beam_args)
-    caption_vectors(index, workspace, models.encoder_id, read_decoder_config(models.decoder_dir).dim_ctx)
+    built = caption_vectors(index, workspace, models.encoder_id, read_decoder_config(models.decoder_dir).dim_ctx)
     paths = images.list_images(images_arg)
     out = Path(out)
     outputs = {"stories": out / "stories", "rejects": out / "rejects"}
     shards = images.plan_shards(paths, job.shard_size)
+    if built is None:  # a dry run before the caption vectors exist: every story would be told afresh
+        print_plan(STAGE, f"fresh: {len(shards)} of {len(shards)} shards to write once the caption vectors are built",
+                   [f"{folder} would be written" for folder in outputs.values()])
+        planned = StageReport(STAGE, StageStart.FRESH, len(shards), len(shards), {}, {}, 0.0, dry_run=True)
+        return StoriesReport(planned, out, out / JSONL_FILE, None)
     workers = worker_count(beam_args)
     report = run_planned_stage(
-        STAGE, shards, [images.listing_fingerprint(paths)], stage_params(models, params, job.shard_size), outputs,
+        STAGE, shards, [images.listing_fingerprint(paths)],
+        stage_params(models, params, job.shard_size, job.max_image_pixels), outputs,
         lambda pipeline, tasks: build_stories(pipeline, tasks, models, params, job, outputs, workers), beam_args)
     jsonl = out / JSONL_FILE
+    if report.dry_run:
+        return StoriesReport(report, out, jsonl, None)
     write_jsonl(outputs["stories"], jsonl)
     page = write_gallery(outputs["stories"], out) if gallery else None
     return StoriesReport(report, out, jsonl, page)

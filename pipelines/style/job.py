@@ -31,6 +31,7 @@ from data_schemas.shards import shard_name, shard_paths
 from data_schemas.vectors import N_TOKENS, VECTOR, vector_matrix, vectors_schema
 from data_schemas.workspace import Workspace, check_name
 from pipelines.core.beam_options import local_defaults, make_pipeline
+from pipelines.core.dry_run import dry_run_enabled, print_plan
 from pipelines.core.manifest import META_FILE, code_version, read_meta
 from pipelines.style import files as style_files
 from pipelines.style.files import FULL, UNCHANGED, plan_update, resolve_encoder
@@ -65,6 +66,7 @@ class StyleReport:
     dim: int
     path: Path
     seconds: float
+    dry_run: bool = False  # a plan only: shards_read is what a real run would read, nothing was
 
 
 def shard_sum(position: int, path: str, dim: int, min_tokens: int | None) -> ShardSum:
@@ -230,6 +232,12 @@ def run(name: str, corpora: list[str], kind: str, encoder: str, workspace: Path,
     stored = style_files.read_stored_sum(workspace, encoder_id, name)
     plan = plan_update(stored[0] if stored else None, params, inputs)
     total, count = (stored[1], stored[0]["count"]) if plan.action != FULL else (np.zeros(dim, np.float64), 0)
+    if dry_run_enabled():
+        path = style_files.style_paths(workspace, encoder_id, name).vector
+        what = (f"would read {len(plan.read)} of {len(inputs)} shards" if plan.read else "nothing to read")
+        print_plan(f"style {name}", f"{plan.action} ({plan.reason}): {what}", [f"{path} ({dim}-d)"])
+        return StyleReport(name, encoder_id, plan.action, plan.reason, len(inputs), len(plan.read), 0, 0, 0,
+                           count if plan.action == UNCHANGED else 0, dim, path, time.monotonic() - started, True)
     records = {position: {**inputs[position], "rows_used": record["rows_used"]}
                for position, record in plan.carried.items()}
     read_rows = used_rows = filtered_rows = 0

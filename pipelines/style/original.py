@@ -15,8 +15,9 @@ import numpy as np
 from model.original_files import OriginalFileError
 from model.skipthought.files import CONFIG_FILE, WEIGHTS_FILE
 from model.text_models import text_model_spec
+from pipelines.core.dry_run import dry_run_enabled, print_plan
 from pipelines.core.manifest import file_fingerprint
-from pipelines.style.files import resolve_encoder, write_style
+from pipelines.style.files import resolve_encoder, style_paths, write_style
 
 ORIGINAL_STYLES = {  # released file -> style name, and what the vector is
     "caption_style.npy": ("captions", "c: mean combine-skip vector of the COCO training captions"),
@@ -66,6 +67,12 @@ def convert_styles(folder: Path, encoder: str, workspace: Path) -> list[Converte
         encoder_files = {name: file_fingerprint(model_dir / name)["sha256"] for name in (WEIGHTS_FILE, CONFIG_FILE)}
     # Every file is checked before any is written.
     vectors = {file: read_original_style(folder / file, dim, dim_from) for file in found}
+    if dry_run_enabled():
+        targets = {file: style_paths(workspace, encoder_id, ORIGINAL_STYLES[file][0]).vector for file in found}
+        print_plan("convert styles", f"would write {len(found)} styles of {encoder_id} ({dim}-d)",
+                   [f"{folder / file} -> {path}" + (" (replaced)" if path.exists() else "")
+                    for file, path in targets.items()])
+        return [ConvertedStyle(ORIGINAL_STYLES[file][0], folder / file, path, dim) for file, path in targets.items()]
     converted = []
     for file, vector in vectors.items():
         name, description = ORIGINAL_STYLES[file]

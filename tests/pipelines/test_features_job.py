@@ -16,6 +16,7 @@ from flows.cli.report import stage_summary
 from pipelines import features as images
 from pipelines.core.manifest import META_FILE, RUN_FILE, StageStart, read_meta
 from tests.conftest import IN_PROCESS, SHARED_DATA
+from tests.model.cnn.awkward_images import LIMIT, REASONS, awkward_folder
 
 PHOTOS = SHARED_DATA / "images" / "flickr8k_1000" / "images"
 PARAMS = images.FeatureParams(shard_size=16, batch_size=8)
@@ -85,10 +86,28 @@ def test_inputs_folder_glob_and_changed_files(tmp_path):
     assert images.listing_fingerprint(paths) != before
 
 
+def test_links_and_oversized_images_in_a_folder_are_rejects_with_reasons(tmp_path):
+    """Every entry of a folder is a feature row or a reject (10 = 3 + 7); a link to a photo elsewhere is read."""
+    good = awkward_folder(tmp_path / "images", sorted(PHOTOS.iterdir())[:3])
+    assert main(["features", "--images", str(tmp_path / "images"), "--name", "odd", "--workspace", str(tmp_path / "ws"),
+                 "--max-image-pixels", str(LIMIT), *IN_PROCESS]) == 0
+    outputs = images.output_folders(tmp_path / "ws", "efficientnet-lite0", "odd")
+    assert read_meta(outputs["features"])["stats"] == {"records_in": 10, "records_out": 3, "records_rejected": 7}
+    assert read_artifact(outputs["features"], features_schema(1280)).column("path").to_pylist() == good
+    rejects = {os.path.basename(row["source"]): row["reason"] for row in read_artifact(outputs["rejects"], REJECTS)
+               .to_pylist()}
+    assert rejects.keys() == REASONS.keys() and all(REASONS[name] in rejects[name] for name in REASONS)
+    assert str(LIMIT / 1e6) in rejects["big.jpg"]  # the limit is named with the size
+    assert images.list_images(str(tmp_path / "images" / "*o*.jpg")) == [str(tmp_path / "images" / name) for name in
+                                                                      ("gone.jpg", "outside.jpg")]
+
+
 def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["features", "--images", str(tmp_path / "none*.jpg"), "--name", "x", "--workspace", str(tmp_path)]) == 1
     assert main(["features", "--images", str(tmp_path), "--cnn", "vgg19", "--name", "x",
                  "--workspace", str(tmp_path)]) == 1
+    assert main(["features", "--images", str(tmp_path), "--max-image-pixels", "0", "--name", "x",
+                 "--workspace", str(tmp_path)]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 2 and all(line.startswith("storyteller: error: ") for line in lines)
-    assert "no images found" in lines[0] and "--weights" in lines[1]
+    assert len(lines) == 3 and all(line.startswith("storyteller: error: ") for line in lines)
+    assert "no images found" in lines[0] and "--weights" in lines[1] and "--max-image-pixels" in lines[2]

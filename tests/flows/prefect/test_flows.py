@@ -29,6 +29,7 @@ from pipelines.corpus.captions import CaptionParams
 from pipelines.stories import job as stories
 from pipelines.stories.batch import StoryParams
 from pipelines.stories.collection import settled_rejects
+from pipelines.stories.workspace_defaults import read_defaults
 from tests.conftest import IN_PROCESS, NOVELS, SHARED_DATA
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -122,6 +123,17 @@ def test_index_and_caption_style_cover_every_index_corpus(setup):
     encoded = [summaries[f"encode {name}/captions"].rows_out for name in ("caps", "caps2")]
     assert style["corpora"] == ["caps", "caps2"] and style["count"] == sum(encoded) and min(encoded) > 0
     assert summaries["stories told"].rows_out == 4
+
+
+def test_the_run_records_its_story_settings_for_the_stories_command(setup):
+    root, _, (first_run, _, _, _) = setup
+    index_folder = {s.stage: s for s in first_run.result()}["index caps+caps2"].details["folder"]
+    recorded = read_defaults(root / "ws")
+    assert {key: recorded[key] for key in ("style", "caption_style", "k", "search", "beam_width", "max_len")} == \
+        {"style": "book", "caption_style": "captions", "k": 5, "search": "normalized", "beam_width": 2, "max_len": 8}
+    assert Path(recorded["index"]).resolve() == Path(index_folder).resolve()
+    assert Path(recorded["decoder"]).resolve() == (root / "ws" / "models" / "decoder-books").resolve()
+    assert json.loads((root / "ws" / "defaults.json").read_text())["decoder"] == "models/decoder-books"
 
 
 def test_index_sources_are_checked_before_any_work(tmp_path):

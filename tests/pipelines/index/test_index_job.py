@@ -1,7 +1,7 @@
 """The caption index stage on real captions with a random-weight VSE: Multi30k's repeats of Flickr8k
 captions are merged, the index answers like brute force over the Python API's vectors of the kept
-captions, ids lead back to captions and skip-thought vectors, reruns skip, and above the threshold an
-IVF index reaches its measured recall."""
+captions, ids lead back to captions and skip-thought vectors, reruns skip, above the threshold an
+IVF index reaches its measured recall, and `--index-factory` builds the index it names or says why not."""
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -10,6 +10,7 @@ import torch
 
 from data_schemas import CAPTIONS
 from data_schemas.shards import read_artifact
+from flows.cli.main import main
 from model.skipthought.api import TextEncoder
 from model.vse.api import VSEEncoder
 from model.vse.embedding import VisualSemanticEmbedding, VSEConfig
@@ -102,3 +103,25 @@ def test_a_skip_thought_model_is_not_a_vse(built, tmp_path):
     encoder = random_encoder(tmp_path / "st", ["<eos>", "UNK", "a"])
     with pytest.raises(ValueError, match="not a visual-semantic embedding"):
         index.run(encoder, ["f1000"], workspace, beam_args=IN_PROCESS)
+
+
+def test_index_factory_builds_the_named_index_with_its_recall_checked(built, capsys):
+    workspace, vse_dir, *_ = built
+    args = ["index", "--vse", str(vse_dir), "--corpus", "f1000,m30k", "--workspace", str(workspace),
+            "--recall-queries", "300"]  # no Beam flags: the captions are embedded already, so no job runs
+    assert main([*args, "--name", "hnsw", "--index-factory", "HNSW32"]) == 0
+    meta = CaptionIndex(find_index(workspace, "hnsw")).meta
+    assert meta["index"]["factory"] == "HNSW32" and meta["index"]["kind"] == "hnsw" and meta["index"]["given"]
+    assert meta["recall"]["recall@10"] >= 0.95 and meta["index"]["ef_search"] == meta["recall"]["ef_search"] >= 16
+    assert "HNSW32" in capsys.readouterr().out
+    loaded = CaptionIndex(find_index(workspace, "hnsw"))
+    assert loaded.index.hnsw.efSearch == meta["index"]["ef_search"]
+    queries = np.asarray([loaded.index.reconstruct(i) for i in (7, 3_000)])
+    assert loaded.search(queries, 1)[1].ravel().tolist() == [7, 3_000]  # each caption its own nearest
+
+    assert main([*args, "--name", "bad", "--index-factory", "IVF64,Bogus"]) == 1
+    assert "--index-factory 'IVF64,Bogus' is not a FAISS index of 32-d vectors" in capsys.readouterr().err
+    assert not (workspace / "index" / "tiny-vse" / "bad").exists()  # refused before any work
+    assert main([*args, "--name", "big", "--index-factory", "IVF1024,Flat"]) == 1
+    assert "needs at least 39,936 training vectors (39 per centroid) but there are only 5,965" in \
+        capsys.readouterr().err

@@ -1,7 +1,8 @@
 """The bulk story job on real photos with small random models: each story is the decoding of the
 style-shifted mean of its image's top-k caption vectors (recomputed here without the job), stories
-vary with the image, unreadable images are rejects (rows in = stories + rejects), the JSONL and the
-gallery hold every story, and a rerun skips while a lost shard is rewritten alone."""
+vary with the image, unreadable images are rejects (rows in = stories + rejects), the Parquet and JSONL hold
+each story as tokens and as the gallery's prose, the gallery shows every story with its nearest caption as its
+image's alt text, and a rerun skips while a lost shard is rewritten alone."""
 
 import html
 import json
@@ -34,11 +35,12 @@ from pipelines.features import image_features
 from pipelines.index import build as index
 from pipelines.stories import job as stories
 from pipelines.stories.batch import StoryParams, decode_texts
-from pipelines.stories.gallery import readable
+from pipelines.stories.prose import readable
 from pipelines.stories.topics import TopicParams, TopicWords
 from pipelines.style import job as style
 from pipelines.style.files import read_style
 from tests.conftest import IN_PROCESS, SHARED_DATA
+from tests.model.cnn.awkward_images import LIMIT, REASONS, awkward_folder
 from tests.tiny_models import random_encoder, random_zero_shot
 
 PHOTOS = SHARED_DATA / "images" / "flickr8k_1000"
@@ -136,9 +138,29 @@ def test_rows_balance_and_jsonl_and_gallery_hold_every_story(photos, told):
     assert meta["stats"] == {"records_in": 7, "records_out": 6, "records_rejected": 1}
     lines = [json.loads(line) for line in (told / stories.JSONL_FILE).read_text().splitlines()]
     assert sorted(line["path"] for line in lines) == sorted(good)
+    assert all(line["story_text"] == readable(line["story"]) and line["story_text"] for line in lines)
+    rows = read_artifact(told / "stories", st.STORIES).to_pylist()
+    assert sorted(row[st.STORY_TEXT] for row in rows) == sorted(line["story_text"] for line in lines)
     page = (told / "gallery.html").read_text()
-    assert page.count("<article>") == 6 and all(html.escape(readable(line["story"])) in page for line in lines)
+    assert page.count("<article>") == 6 and all(html.escape(line["story_text"]) in page for line in lines)
+    assert all(f'alt="{html.escape(readable(line["captions"][0]["text"]))}"' in page for line in lines)
     assert len(list((told / "thumbs").glob("*.jpg"))) == 6
+
+
+def test_links_and_oversized_images_in_a_folder_are_rejects_with_reasons(built, tmp_path):
+    """Every entry of a folder is a story or a reject (10 = 3 + 7); a link to a photo elsewhere is told."""
+    workspace, _ = built
+    good = awkward_folder(tmp_path / "images", sorted((PHOTOS / "images").glob("*.jpg"))[:3])
+    out = tmp_path / "told"
+    assert main(["stories", "--images", str(tmp_path / "images"), "--style", "long", "--decoder", "tiny-dec",
+                 "--k", str(K), "--search", "normalized", "--beam-width", "3", "--max-len", "12", "--no-gallery",
+                 "--max-image-pixels", str(LIMIT), "--workspace", str(workspace), "--out", str(out), *IN_PROCESS]) == 0
+    meta = json.loads((out / "stories" / "_meta.json").read_text())
+    assert meta["stats"] == {"records_in": 10, "records_out": 3, "records_rejected": 7}
+    assert sorted(row["path"] for row in read_artifact(out / "stories", st.STORIES).to_pylist()) == good
+    rejects = {Path(row["source"]).name: row["reason"] for shard in shard_paths(out / "rejects")
+               for row in pq.read_table(shard).to_pylist()}
+    assert rejects.keys() == REASONS.keys() and all(REASONS[name] in rejects[name] for name in REASONS)
 
 
 def test_rerun_skips_and_a_lost_shard_is_rewritten_alone(built, photos, told):
@@ -177,10 +199,6 @@ def test_mismatched_models_are_refused_before_any_work(built, photos, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def test_readable_joins_treebank_tokens_for_the_page():
-    assert readable("`` i do n't know , '' she said .\nit 's late") == "\"I don't know,\" she said.\nIt's late"
-
-
 def test_models_shipped_together_are_found_beside_the_decoder(built, tmp_path):
     """A decoder outside the workspace names its encoder by id; the encoder in the same folder (as in
     trained/) is the one used, while an explicit --encoder that does not exist stays an error."""
@@ -199,7 +217,7 @@ def test_models_shipped_together_are_found_beside_the_decoder(built, tmp_path):
         (tmp_path / "away").rename(workspace / "models" / "tiny-st")
 
 
-def test_sampled_stories_are_seeded_by_the_image_not_its_batch(built, photos, tmp_path):
+def test_sampled_stories_are_seeded_by_the_image_not_its_batch(built, photos, tmp_path, capsys):
     workspace, _ = built
     listing, good, _ = photos
     told = {}
@@ -211,7 +229,9 @@ def test_sampled_stories_are_seeded_by_the_image_not_its_batch(built, photos, tm
         assert main(["stories", "--images", str(listing), "--style", "long", "--decoder", "tiny-dec", "--k", str(K),
                      "--search", "sample", "--top-p", "0.95", "--max-len", "12", "--story-batch", batch,
                      "--topic-bonus", bonus, "--workspace", str(workspace), "--out", str(out), "--no-gallery",
-                     *IN_PROCESS]) == 0
+                     *(["--open"] if run == "4" else []), *IN_PROCESS]) == 0
+        if run == "4":
+            assert "--open: no gallery was written (--no-gallery" in capsys.readouterr().out
         told[run] = {row["path"]: row for shard in shard_paths(out / "stories")
                      for row in pq.read_table(shard).to_pylist()}
     assert told["topics"] == told["topics-again"]

@@ -91,4 +91,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from pipelines.core.logs import configure_logging
+
+    configure_logging()
     main()

@@ -250,4 +250,7 @@ def run(args: argparse.Namespace, workspace: Path) -> None:
 
 
 if __name__ == "__main__":
+    from pipelines.core.logs import configure_logging
+
+    configure_logging()
     main()

@@ -398,4 +398,7 @@ def run(args: argparse.Namespace, searches: list[str], styles: list[str], worksp
 
 
 if __name__ == "__main__":
+    from pipelines.core.logs import configure_logging
+
+    configure_logging()
     main()

@@ -37,16 +37,18 @@ def format_duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-def progress_line(label: str, done: int, total: int | None, seconds: float) -> str:
-    """`[encode] 12,800/40,460 records (31%) 210 rec/s, ETA 2m12s`; without a total, count and rate only."""
+def progress_line(label: str, done: int, total: int | None, seconds: float, eta_rate: float | None = None) -> str:
+    """`[encode] 12,800/40,460 records (31%) 210 rec/s, ETA 2m12s`; without a total, count and rate only.
+    The rate shown is the mean over `seconds`; the ETA uses `eta_rate` (records/s) when given, 0 for unknown."""
     rate = done / seconds if seconds > 0 else 0.0
+    eta_rate = rate if eta_rate is None else eta_rate
     if total is None:
         return f"[{label}] {done:,} records, {rate:,.0f} rec/s, {format_duration(seconds)}"
     percent = 100 * done // total if total else 100
     if done >= total:
         tail = f"in {format_duration(seconds)}"
     else:
-        tail = f"ETA {format_duration((total - done) / rate)}" if rate > 0 else "ETA ?"
+        tail = f"ETA {format_duration((total - done) / eta_rate)}" if eta_rate > 0 else "ETA ?"
     return f"[{label}] {done:,}/{total:,} records ({percent}%) {rate:,.0f} rec/s, {tail}"
 
 
@@ -125,18 +127,35 @@ class StageProgress:
         self._sinks: list[ProgressSink] = []
         self._shown = 0  # the count of the last log line
         self._started = time.monotonic()
+        self._first: tuple[float, int] | None = None  # (time, count) when records were first counted
+
+    def _rate(self, done: int) -> float | None:
+        """Records/s since the first records were counted, once more came: the minute a job spends loading
+        its models before the first batch would otherwise make the first ETAs hours long."""
+        now = time.monotonic()
+        if self._first is None:
+            if done:
+                self._first = (now, done)
+            return None
+        seconds, first = now - self._first[0], self._first[1]
+        return (done - first) / seconds if done > first and seconds > 0 else None
 
     def _done(self) -> int:
         return counted(self.folder)
 
     def _line(self, done: int) -> None:
-        LOG.info(progress_line(self.label, done, self.total, time.monotonic() - self._started))
+        eta_rate = None
+        if self.total is not None and done < self.total:
+            eta_rate = self._rate(done) or 0.0  # 0 until a steady rate is known: "ETA ?"
+        LOG.info(progress_line(self.label, done, self.total, time.monotonic() - self._started, eta_rate))
         self._shown = done
 
     def _report(self) -> None:
         last_line = time.monotonic()
         while not self._stop.wait(BAR_EVERY):
             done = self._done()
+            if self._first is None:
+                self._rate(done)
             if self._bar is not None:
                 self._bar.update(done - self._bar.n)
             elif done != self._shown and time.monotonic() - last_line >= LINE_EVERY:

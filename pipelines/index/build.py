@@ -16,7 +16,6 @@ Flickr8k captions word for word, differing only in case, spacing and punctuation
 """
 
 import re
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from model.vse.files import read_vse_config
 from model.weights_file import weights_path
 from pipelines import encode
 from pipelines.core.dry_run import dry_run_enabled, print_plan
+from pipelines.core.logs import logger
 from pipelines.core.manifest import Stage, StageStart, file_fingerprint, read_meta, stage_key
 from pipelines.core.stage_run import StageReport
 from pipelines.index.faiss_index import (
@@ -50,6 +50,8 @@ from pipelines.index.faiss_index import (
     tune_and_measure,
     write_index,
 )
+
+LOG = logger("index")
 
 STAGE = "index"
 INDEX_FILE = "captions.faiss"
@@ -202,8 +204,8 @@ def run(vse: str | Path, corpora: list[str], workspace: Path, params: IndexParam
     collected = time.monotonic()
     choice = (choose_index(len(vectors), params.exact_max) if params.factory is None
               else IndexChoice(params.factory, given=True))
-    print(f"[index] {len(vectors):,} captions ({captions.read:,} read, {captions.merged:,} duplicates merged), "
-          f"{vectors.shape[1]}-d: {choice.factory}", file=sys.stderr)
+    LOG.info("[index] %s captions (%s read, %s duplicates merged), %d-d: %s", f"{len(vectors):,}",
+             f"{captions.read:,}", f"{captions.merged:,}", vectors.shape[1], choice.factory)
     index = build_index(vectors, choice, params.seed)
     built = time.monotonic()
     check = tune_and_measure(index, vectors, params.target_recall, params.recall_queries, seed=params.seed)

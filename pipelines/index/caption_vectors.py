@@ -11,7 +11,6 @@ memory-mapped by every worker, makes the lookup a fancy index: `vectors[ids].mea
 """
 
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -25,8 +24,12 @@ from data_schemas.vectors import ID, VECTOR, vector_matrix
 from data_schemas.workspace import Workspace
 from pipelines import encode
 from pipelines.core.dry_run import dry_run_enabled, print_plan
+from pipelines.core.logs import logger
 from pipelines.core.manifest import read_meta
+from pipelines.core.progress import LINE_EVERY
 from pipelines.index.caption_index import CaptionIndex
+
+LOG = logger("index")
 
 FOLDER = "skipthought"
 
@@ -66,6 +69,7 @@ def _fill(index: CaptionIndex, workspace: Path, encoder_id: str, out: np.ndarray
     groups = id_map.group_by([ix.CORPUS, ix.SHARD]).aggregate([]).to_pylist()
     corpus_col = id_map.column(ix.CORPUS).to_numpy(zero_copy_only=False)
     shard_col = id_map.column(ix.SHARD).to_numpy(zero_copy_only=False)
+    reported = time.monotonic()
     for number, group in enumerate(groups, 1):
         corpus, shard = group[ix.CORPUS], group[ix.SHARD]
         path = _vector_folder(workspace, encoder_id, corpus) / shard
@@ -75,7 +79,9 @@ def _fill(index: CaptionIndex, workspace: Path, encoder_id: str, out: np.ndarray
         if not table.column(ID).equals(id_map.column(ix.CAPTION_ID).take(pa.array(faiss_ids))):
             raise ValueError(f"{path} does not line up with the index's id map: re-encode {corpus} with {encoder_id}")
         out[faiss_ids] = vector_matrix(table)
-        print(f"[caption-vectors] {number}/{len(groups)} shards", file=sys.stderr, flush=True)
+        if number == len(groups) or time.monotonic() - reported >= LINE_EVERY:
+            LOG.info("[caption-vectors] %d/%d shards", number, len(groups))
+            reported = time.monotonic()
 
 
 def caption_vectors(index: CaptionIndex, workspace: Path, encoder_id: str, dim: int) -> np.ndarray | None:
@@ -101,6 +107,6 @@ def caption_vectors(index: CaptionIndex, workspace: Path, encoder_id: str, dim: 
         out.flush()
         del out
     write_json_atomic(meta_path, sources)
-    print(f"[caption-vectors] {matrix_path}: {index.id_map.num_rows:,} x {dim} in {time.monotonic() - started:.0f}s",
-          file=sys.stderr)
+    LOG.info("[caption-vectors] %s: %s x %d in %.0fs", matrix_path, f"{index.id_map.num_rows:,}", dim,
+             time.monotonic() - started)
     return np.load(matrix_path, mmap_mode="r")

@@ -9,12 +9,15 @@ not assumed (IVF recall depends on how clustered the data is: 0.3 or 0.99 at the
 
 import math
 import re
-import sys
 import time
 from dataclasses import dataclass
 
 import faiss
 import numpy as np
+
+from pipelines.core.logs import logger
+
+LOG = logger("index")
 
 FLAT, IVF, HNSW = "flat", "ivf", "hnsw"
 EXACT = "Flat"
@@ -83,7 +86,7 @@ def largest_kmeans(index: faiss.Index, factory: str) -> int:
 
 
 def _log(message: str) -> None:
-    print(f"[index] {message}", file=sys.stderr, flush=True)
+    LOG.info("[index] %s", message)
 
 
 def _doublings(start: int, stop: int) -> list[int]:

@@ -7,7 +7,6 @@ Images are processed in chunks, with a progress line per chunk; an image that ca
 reject row (`<out stem>.rejects.parquet`), and images in = images answered + images rejected.
 """
 
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +23,12 @@ from model.cnn.registry import IMAGE_MODELS, image_model_spec
 from model.device import torch_device
 from model.vse.api import VSEEncoder
 from model.vse.files import read_vse_config
+from pipelines.core.logs import logger
 from pipelines.core.manifest import file_fingerprint
 from pipelines.features import image_features, list_images
 from pipelines.index.caption_index import CaptionIndex, find_index
+
+LOG = logger("index")
 
 STAGE = "retrieve"
 
@@ -134,8 +136,8 @@ def run(index_name: str | Path, images: str | list[str], out: Path, workspace: P
             tables.append(retrieval_rows(loaded, scores, ids, index))
         answered += len(loaded)
         done = start + len(chunk)
-        print(f"[{STAGE}] {done}/{len(paths)} images ({len(rejects)} rejected) {time.monotonic() - started:.0f}s",
-              file=sys.stderr, flush=True)
+        LOG.info("[%s] %d/%d images (%d rejected) %.0fs", STAGE, done, len(paths), len(rejects),
+                 time.monotonic() - started)
     table = pa.concat_tables(tables) if tables else ix.RETRIEVALS.empty_table()
     write_table_atomic(pa.Table.from_pylist(rejects, schema=REJECTS), rejects_path(out))
     write_table_atomic(table, out)

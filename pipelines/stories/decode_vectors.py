@@ -3,7 +3,6 @@ row order: rows in = texts out + rows rejected (a non-finite vector is a reject 
 Sampling seeds each row by its row number, so a rerun (with any batch size) writes the same texts."""
 
 import json
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,10 @@ from model.decoder.beam_search import SearchOptions
 from model.decoder.conditional_gru import StoryDecoder
 from model.decoder.files import check_context_size
 from model.decoder.sampling import text_seed
+from pipelines.core.logs import logger
 from pipelines.stories.batch import decode_texts
+
+LOG = logger("stories")
 
 NOT_FINITE = "vector has NaN or infinite values"
 
@@ -54,8 +56,7 @@ def decode_rows(decoder: StoryDecoder, words: list[str], vectors: np.ndarray, op
                 yield {"row": row, "error": NOT_FINITE}
         done = min(first + batch_size, len(vectors))
         elapsed = time.monotonic() - start
-        print(f"decode: {done}/{len(vectors)} rows, {elapsed:.1f} s ({done / max(elapsed, 1e-9):.1f} rows/s)",
-              file=sys.stderr, flush=True)
+        LOG.info("decode: %d/%d rows, %.1f s (%.1f rows/s)", done, len(vectors), elapsed, done / max(elapsed, 1e-9))
 
 
 def write_jsonl(records: Iterator[dict], out: Path) -> dict[str, int]:

@@ -13,7 +13,6 @@ same shards give the same bits whatever order the runner delivers them in.
 
 import hashlib
 import json
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,9 +31,12 @@ from data_schemas.vectors import N_TOKENS, VECTOR, vector_matrix, vectors_schema
 from data_schemas.workspace import Workspace, check_name
 from pipelines.core.beam_options import local_defaults, make_pipeline
 from pipelines.core.dry_run import dry_run_enabled, print_plan
+from pipelines.core.logs import logger
 from pipelines.core.manifest import META_FILE, code_version, read_meta
 from pipelines.style import files as style_files
 from pipelines.style.files import FULL, UNCHANGED, plan_update, resolve_encoder
+
+LOG = logger("stages")
 
 KINDS = ("passages", "captions")
 _READ_ROWS = 4096  # rows per batch read from a shard: bounded memory for 4800-d rows
@@ -242,7 +244,7 @@ def run(name: str, corpora: list[str], kind: str, encoder: str, workspace: Path,
                for position, record in plan.carried.items()}
     read_rows = used_rows = filtered_rows = 0
     if plan.read:
-        print(f"[style] {plan.action}: reading {len(plan.read)} of {len(inputs)} shards", file=sys.stderr)
+        LOG.info("[style] %s: reading %d of %d shards", plan.action, len(plan.read), len(inputs))
         paths = style_files.style_paths(workspace, encoder_id, name)
         paths.meta.parent.mkdir(parents=True, exist_ok=True)
         staging = temporary_name(paths.meta.with_name(f"{name}.job.npz"))  # two runs of one style never share it

@@ -39,3 +39,9 @@ def test_a_stage_run_logs_records_done_of_the_total(tmp_path, caplog):
     lines = [record.getMessage() for record in caplog.records if record.name == "storyteller.progress"]
     assert lines and lines[-1].startswith("[encode] 3/3 records (100%) ")
     assert not list((tmp_path / "ws" / "vectors").rglob(".tmp-progress-*"))  # the counters go with the run
+
+
+def test_eta_comes_from_the_steady_rate_not_the_start_up():
+    # 256 records after a 40 s model load, then 2,560 more in 2 s: the ETA follows the 1,280 rec/s.
+    assert progress_line("encode", 2816, 40460, 42.0, eta_rate=1280.0).endswith("67 rec/s, ETA 29s")
+    assert progress_line("encode", 256, 40460, 40.0, eta_rate=0.0).endswith("ETA ?")

@@ -26,12 +26,14 @@ IN_ROOT = "<root>/"  # how a path under the stage's root appears in its key
 
 
 def file_fingerprint(path: str | Path) -> dict[str, Any]:
-    """Path, size and content hash: a changed file changes the stage key even with the same name."""
+    """Path, size and content hash: a changed file changes the stage key even with the same name. The path is
+    absolute, so provenance read from another folder (`storyteller status`) still finds the file, and two
+    spellings of one file give one key; `keyed` makes paths under the workspace relative."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return {"path": str(path), "bytes": os.path.getsize(path), "sha256": digest.hexdigest()}
+    return {"path": os.path.abspath(path), "bytes": os.path.getsize(path), "sha256": digest.hexdigest()}
 
 
 def _without_docstrings(tree: ast.Module) -> ast.Module:

@@ -32,8 +32,8 @@ def stage_summary(report: StageReport) -> str:
         f"{report.stage}: {report.start.value}, {report.shards_run} of {report.shards} shards run "
         f"in {report.seconds:.1f}s"
     )
-    if report.dry_run:
-        head = f"{report.stage}: {report.start.value} (dry run), {report.shards_run} of {report.shards} shards to run"
+    if report.dry_run:  # nothing ran: the plan printed above is the whole answer, no counts to show
+        return f"{report.stage}: {report.start.value} (dry run), {report.shards_run} of {report.shards} shards to run"
     counts = table(["rows", "in", "out", "rejected", "balance"], [["records", rows_in, rows_out, rejected, balance]])
     written = table(["output", "rows"], [[label, n] for label, n in report.rows.items()])
     return f"{head}\n{counts}\n{written}"

@@ -112,7 +112,8 @@ def run_stories(args: argparse.Namespace, beam_args: list[str]) -> None:
     report = stories.run(args.images, args.out, args.workspace, models, params, job, beam_args,
                          gallery=not args.no_gallery)
     print_stage(report.stage)
-    print(f"stories: {report.jsonl}" + (f", gallery: {report.gallery}" if report.gallery else ""))
+    if not report.stage.dry_run:
+        print(f"stories: {report.jsonl}" + (f", gallery: {report.gallery}" if report.gallery else ""))
     if args.open:
         from pipelines.stories.gallery import open_in_browser
 

@@ -36,8 +36,19 @@ class _Console(logging.StreamHandler):
     handler": when Prefect loads, it puts its own console (same format, run names added) in this one's place."""
 
     def __init__(self) -> None:
-        super().__init__(sys.stderr)
+        super().__init__()
         self.setFormatter(logging.Formatter(FORMAT, DATE_FORMAT))
+
+    # Whatever sys.stderr is when a line is written, as logging's own last-resort handler does: a handler
+    # holding the stream of its creation writes into a closed file once that stream was swapped and closed
+    # (pytest's capture, a caller's redirect_stderr).
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
 
 
 def configure_logging() -> None:

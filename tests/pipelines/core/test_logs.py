@@ -22,3 +22,19 @@ def test_multiprocess_job_logs_only_timestamped_lines(tmp_path):
     assert not [line for line in lines if any(noise in line for noise in NOISE)], result.stderr
     assert all(TIMESTAMPED.match(line) for line in lines), result.stderr
     assert any("storyteller.progress - [corpus-captions] 4 records" in line for line in lines), result.stderr
+
+
+def test_the_console_writes_to_the_stderr_of_the_moment(capsys):
+    import contextlib
+    import io
+    import logging
+
+    from pipelines.core.logs import configure_logging, logger
+
+    configure_logging()
+    with contextlib.redirect_stderr(io.StringIO()) as first:
+        logger("test").info("into the first stream")
+    first.close()  # a stream swapped in and closed since must not break later lines
+    logger("test").info("into the current stream")
+    assert "storyteller.test - into the current stream" in capsys.readouterr().err
+    logging.getLogger().handlers.clear()

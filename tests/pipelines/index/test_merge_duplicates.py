@@ -47,11 +47,11 @@ def workspace(tmp_path_factory):
     return workspace, tables
 
 
-def test_each_caption_is_indexed_once_and_rows_still_lead_to_its_vectors(workspace, capsys):
+def test_each_caption_is_indexed_once_and_rows_still_lead_to_its_vectors(workspace, caplog):
     workspace, tables = workspace
     report = index.run(workspace / "models" / "tiny-vse", ["first", "second"], workspace, name="merged",
                        beam_args=IN_PROCESS)
-    assert "6 captions (10 read, 4 duplicates merged)" in capsys.readouterr().err
+    assert "6 captions (10 read, 4 duplicates merged)" in caplog.text
     meta = report.meta
     assert (meta["captions_read"], meta["captions"], meta["duplicates_merged"]) == (10, 6, 4)
     rows_in = sum(i["rows"] for i in meta["inputs"])
@@ -76,11 +76,11 @@ def test_each_caption_is_indexed_once_and_rows_still_lead_to_its_vectors(workspa
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
-def test_without_merging_every_caption_is_kept(workspace, capsys):
+def test_without_merging_every_caption_is_kept(workspace, caplog):
     workspace, tables = workspace
     report = index.run(workspace / "models" / "tiny-vse", ["first", "second"], workspace,
                        index.IndexParams(merge_duplicates=False), name="all", beam_args=IN_PROCESS)
-    assert "10 captions (10 read, 0 duplicates merged)" in capsys.readouterr().err
+    assert "10 captions (10 read, 0 duplicates merged)" in caplog.text
     assert (report.meta["captions_read"], report.captions, report.meta["duplicates_merged"]) == (10, 10, 0)
     id_map = pq.read_table(report.folder / index.ID_MAP_FILE)
     assert id_map.column("text").to_pylist() == [t for c in KEPT for t in tables[c].column("text").to_pylist()]

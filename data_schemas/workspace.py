@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from data_schemas.storage import Location, is_remote, local_copy, location
+
 # Letters, digits and `_ - . +` (index names join corpora with '+'); never a leading dot, so neither
 # `.`, `..` nor a hidden name; no separator of any platform.
 _NAME = re.compile(r"[A-Za-z0-9_+\-][A-Za-z0-9_.+\-]*")
@@ -35,61 +37,63 @@ def check_name(kind: str, name: str) -> str:
 class Workspace:
     """Paths of a workspace's artifacts (reference: ../shared/DESIGN.md, "The workspace")."""
 
-    root: Path
+    root: Location  # a folder on disk, or a prefix on an object store (data_schemas.storage)
 
-    def __init__(self, root: str | Path):
-        object.__setattr__(self, "root", Path(root))
+    def __init__(self, root: str | Location):
+        object.__setattr__(self, "root", location(root))
 
-    def corpus(self, name: str) -> Path:
+    def corpus(self, name: str) -> Location:
         return self.root / CORPORA / check_name("corpus", name)
 
-    def corpus_part(self, name: str, kind: str) -> Path:
+    def corpus_part(self, name: str, kind: str) -> Location:
         """`corpora/NAME/KIND`: sentences, passages or captions."""
         return self.corpus(name) / check_name("kind", kind)
 
-    def vocab_folder(self) -> Path:
+    def vocab_folder(self) -> Location:
         return self.root / VOCAB
 
-    def vocab(self, name: str) -> Path:
+    def vocab(self, name: str) -> Location:
         return self.vocab_folder() / f"{check_name('vocabulary', name)}.parquet"
 
-    def vectors(self, model: str, corpus: str, kind: str) -> Path:
+    def vectors(self, model: str, corpus: str, kind: str) -> Location:
         return self.root / VECTORS / check_name("model", model) / check_name("corpus", corpus) / check_name(
             "kind", kind)
 
-    def features(self, cnn: str, dataset: str) -> Path:
+    def features(self, cnn: str, dataset: str) -> Location:
         return self.root / FEATURES / check_name("cnn", cnn) / check_name("dataset", dataset)
 
-    def models(self) -> Path:
+    def models(self) -> Location:
         return self.root / MODELS
 
-    def model(self, name: str) -> Path:
+    def model(self, name: str) -> Location:
         return self.models() / check_name("model", name)
 
-    def styles(self, encoder: str) -> Path:
+    def styles(self, encoder: str) -> Location:
         return self.root / STYLES / check_name("encoder", encoder)
 
-    def index_root(self) -> Path:
+    def index_root(self) -> Location:
         return self.root / INDEX
 
-    def index(self, vse: str, name: str) -> Path:
+    def index(self, vse: str, name: str) -> Location:
         return self.index_root() / check_name("model", vse) / check_name("index", name)
 
-    def stories_root(self) -> Path:
+    def stories_root(self) -> Location:
         return self.root / STORIES
 
-    def rejects(self, stage: str, *names: str) -> Path:
+    def rejects(self, stage: str, *names: str) -> Location:
         return self.root.joinpath(REJECTS, check_name("stage", stage), *(check_name("name", n) for n in names))
 
-    def resolve_model(self, model: str | Path, flag: str = "model") -> Path:
-        """The one way a model is named: a model folder (holding config.json) given as a path, or the id
-        of one under `models/`. A FileNotFoundError says where it looked."""
-        path = Path(model)
+    def resolve_model(self, model: str | Location, flag: str = "model") -> Path:
+        """The one way a model is named: a model folder (holding config.json) given as a path or URL, or the
+        id of one under `models/`. A FileNotFoundError says where it looked. A model on an object store is
+        copied once into the local cache (`data_schemas.storage.local_copy`), since torch reads local files:
+        the folder returned is always on this machine."""
+        path = location(model)
         if (path / MODEL_CONFIG).is_file():
-            return path
-        if path.name != str(model) or str(model) in ("", ".", ".."):
+            return local_copy(path)
+        if is_remote(path) or path.name != str(model) or str(model) in ("", ".", ".."):
             raise FileNotFoundError(f"--{flag} {model}: not a model folder (no {MODEL_CONFIG} in it)")
         under_models = self.model(str(model))
         if (under_models / MODEL_CONFIG).is_file():
-            return under_models
+            return local_copy(under_models)
         raise FileNotFoundError(f"--{flag} {model!r} is neither a model folder nor a model under {self.models()}")

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.s3_server import s3_server
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 NOVELS = SHARED_DATA / "novels"
 CAPTIONS = SHARED_DATA / "captions"
@@ -26,3 +28,18 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory):
         with temporary_settings(updates={PREFECT_HOME: home, PREFECT_SERVER_ANALYTICS_ENABLED: False}), \
                 prefect_test_harness(server_startup_timeout=120):
             yield home
+
+
+@pytest.fixture(scope="session")
+def s3_bucket():
+    """`s3://bucket` on a moto S3 server on 127.0.0.1 for the whole session (AWS_* variables set)."""
+    with s3_server() as bucket:
+        yield bucket
+
+
+@pytest.fixture
+def s3_workspace(s3_bucket, request):
+    """A fresh `s3://bucket/<test>` prefix: a workspace on the store, as `--workspace` takes it."""
+    import uuid
+
+    return f"{s3_bucket}/{request.node.name[:40]}-{uuid.uuid4().hex[:6]}"

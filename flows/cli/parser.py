@@ -54,9 +54,12 @@ class Parser(argparse.ArgumentParser):
         return super().format_help()
 
     def add_argument(self, *names, **kwargs) -> argparse.Action:
-        """--workspace falls back on $STORYTELLER_WORKSPACE, read when the parser is made; the flag wins."""
+        """--workspace falls back on $STORYTELLER_WORKSPACE, read when the parser is made; the flag wins. It
+        takes a folder or an object-store URL (s3://bucket/prefix): see data_schemas.storage."""
         if "--workspace" in names:
-            kwargs["help"] = f"{kwargs.get('help', 'root folder of all artifacts')} (or ${WORKSPACE_ENV})"
+            kwargs["type"] = workspace_location
+            kwargs["help"] = (f"{kwargs.get('help', 'root folder of all artifacts')}: a folder, or an object-store "
+                              f"prefix such as s3://bucket/prefix (or ${WORKSPACE_ENV})")
             if os.environ.get(WORKSPACE_ENV):
                 kwargs.update(required=False, default=os.environ[WORKSPACE_ENV])
         return super().add_argument(*names, **kwargs)
@@ -65,6 +68,13 @@ class Parser(argparse.ArgumentParser):
         if message.startswith(_REQUIRED) and "--workspace" in message:
             message += f" (or set ${WORKSPACE_ENV} for --workspace)"
         super().error(message)
+
+
+def workspace_location(text: str):
+    """A workspace folder on disk (a Path), or a prefix on an object store (a UPath) for a URL."""
+    from data_schemas.storage import location
+
+    return location(text)
 
 
 def later(parser: argparse.ArgumentParser, add_options: Callable[[argparse.ArgumentParser], None]) -> None:

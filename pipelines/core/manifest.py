@@ -10,30 +10,35 @@ import ast
 import hashlib
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from enum import Enum
 from functools import cache
+from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
 from data_schemas.atomic import remove_temporaries, write_json_atomic
+from data_schemas.storage import Location, cache_root, is_remote, is_url, location, remove_tree
 
 META_FILE = "_meta.json"
 RUN_FILE = "_run.json"
 _SOURCE_PACKAGES = ("pipelines", "data_schemas", "model")
 IN_ROOT = "<root>/"  # how a path under the stage's root appears in its key
+IN_CACHE = "<store-cache>/"  # ... and a local copy of a stored model, whose name holds its URL and version
 
 
-def file_fingerprint(path: str | Path) -> dict[str, Any]:
+def file_fingerprint(path: str | Location) -> dict[str, Any]:
     """Path, size and content hash: a changed file changes the stage key even with the same name. The path is
-    absolute, so provenance read from another folder (`storyteller status`) still finds the file, and two
-    spellings of one file give one key; `keyed` makes paths under the workspace relative."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    absolute (or a URL), so provenance read from another folder (`storyteller status`) still finds the file,
+    and two spellings of one file give one key; `keyed` makes paths under the workspace relative."""
+    digest, size = hashlib.sha256(), 0
+    where = location(path)
+    with where.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return {"path": os.path.abspath(path), "bytes": os.path.getsize(path), "sha256": digest.hexdigest()}
+            size += len(block)
+    return {"path": str(where) if is_remote(where) else os.path.abspath(where), "bytes": size,
+            "sha256": digest.hexdigest()}
 
 
 def _without_docstrings(tree: ast.Module) -> ast.Module:
@@ -73,21 +78,34 @@ def code_version() -> str:
 
 
 def _under(text: str, roots: tuple[str, ...]) -> str | None:
-    """`text` relative to the first root it lies under, if it names a path (absolute, or with a separator)."""
+    """`text` relative to the first root it lies under, if it names a path (absolute, with a separator, or
+    a URL under a stored workspace)."""
+    if is_url(text):
+        form = text.rstrip("/")
+        for root in roots:
+            if form == root or form.startswith(root + "/"):
+                return form[len(root) + 1:] or "."
+        return None
     if not (os.path.isabs(text) or os.sep in text):
         return None
     for form in dict.fromkeys((os.path.abspath(text), os.path.realpath(text))):
         for root in roots:
+            if is_url(root):
+                continue
             if form == root or form.startswith(root.rstrip(os.sep) + os.sep):
                 return Path(os.path.relpath(form, root)).as_posix()
     return None
 
 
-def keyed(value: Any, root: str | Path | None) -> Any:
+def keyed(value: Any, root: str | Location | None) -> Any:
     """`value` as it enters a stage key: every string naming a path under `root` made relative to it."""
     if root is None:
         return value
-    roots = tuple(dict.fromkeys((os.path.abspath(root), os.path.realpath(root))))
+    if is_remote(location(root)):
+        roots: tuple[str, ...] = (str(location(root)).rstrip("/"),)
+    else:
+        roots = tuple(dict.fromkeys((os.path.abspath(root), os.path.realpath(root))))
+    cache = (os.path.abspath(cache_root() / "store"),)
 
     def walk(item: Any) -> Any:
         if isinstance(item, dict):
@@ -96,13 +114,15 @@ def keyed(value: Any, root: str | Path | None) -> Any:
             return [walk(inner) for inner in item]
         if isinstance(item, str):
             relative = _under(item, roots)
+            if relative is None and (copy := _under(item, cache)) is not None:
+                return IN_CACHE + copy
             return item if relative is None else IN_ROOT + relative
         return item
 
     return walk(value)
 
 
-def stage_key(stage: str, inputs: list[dict], params: dict, root: str | Path | None = None) -> str:
+def stage_key(stage: str, inputs: list[dict], params: dict, root: str | Location | None = None) -> str:
     """The key of a stage run: its inputs and parameters, with paths under `root` (the workspace) relative
     to it, and the code version."""
     payload = json.dumps({"stage": stage, "inputs": keyed(inputs, root), "params": keyed(params, root),
@@ -110,9 +130,13 @@ def stage_key(stage: str, inputs: list[dict], params: dict, root: str | Path | N
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def stage_root(outputs: list[Path]) -> Path:
+def stage_root(outputs: list[Location]) -> Location:
     """The folder a stage's paths are keyed relative to: where its output folders meet. For a workspace
     stage that is the workspace root, since its data folder and its `rejects/` folder meet only there."""
+    if any(is_remote(folder) for folder in outputs):
+        parts = [str(folder).rstrip("/").split("/") for folder in outputs]
+        shared = len(list(takewhile(lambda names: len(set(names)) == 1, zip(*parts, strict=False))))
+        return location("/".join(parts[0][:shared]))
     return Path(os.path.commonpath([os.path.abspath(folder) for folder in outputs]))
 
 
@@ -122,7 +146,7 @@ class StageStart(Enum):
     FRESH = "fresh"  # no outputs, or outputs of other inputs/parameters: start over
 
 
-def _read_json(path: Path) -> dict | None:
+def read_json(path: Location) -> dict | None:
     try:
         return json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
@@ -135,15 +159,15 @@ class Stage:
 
     name: str
     key: str
-    outputs: tuple[Path, ...]
-    root: Path | None = None  # the folder its key's paths are relative to
+    outputs: tuple[Location, ...]
+    root: Location | None = None  # the folder its key's paths are relative to
 
     def plan(self) -> StageStart:
         """What a run would do with the existing outputs; looks, never writes."""
-        metas = [_read_json(folder / META_FILE) for folder in self.outputs]
+        metas = [read_json(folder / META_FILE) for folder in self.outputs]
         if all(meta and meta.get("key") == self.key for meta in metas):
             return StageStart.DONE
-        runs = [_read_json(folder / RUN_FILE) for folder in self.outputs]
+        runs = [read_json(folder / RUN_FILE) for folder in self.outputs]
         if all(run and run.get("key") == self.key for run in runs):
             return StageStart.RESUME
         return StageStart.FRESH
@@ -154,11 +178,10 @@ class Stage:
             if start is StageStart.RESUME:
                 remove_temporaries(folder)
             elif start is StageStart.FRESH:
-                if folder.exists():
-                    shutil.rmtree(folder)
+                remove_tree(folder)
                 write_json_atomic(folder / RUN_FILE, {"stage": self.name, "key": self.key})
 
-    def finish(self, metas: dict[Path, dict]) -> None:
+    def finish(self, metas: dict[Location, dict]) -> None:
         """Record each output's `_meta.json` (the mark of completion) and drop the run marker. The root and
         folder as they were let `storyteller status` find input paths of a workspace moved since."""
         for folder in self.outputs:
@@ -170,8 +193,8 @@ class Stage:
             (folder / RUN_FILE).unlink(missing_ok=True)
 
 
-def read_meta(folder: Path) -> dict:
-    meta = _read_json(folder / META_FILE)
+def read_meta(folder: Location) -> dict:
+    meta = read_json(folder / META_FILE)
     if meta is None:
         raise FileNotFoundError(f"{folder / META_FILE} is missing: the stage that writes {folder} has not finished.")
     return meta

@@ -1,29 +1,29 @@
 """Progress of a stage, record by record, through files: each worker process keeps a counter file in a folder
 under the stage's output, rewritten at most every `WRITE_EVERY` seconds, and the main process sums them.
 It works for every runner whose workers write to a filesystem this process can see (worker processes,
-other machines on a shared disk), without any channel back from the workers.
+other machines on a shared disk or the workspace's object store), without any channel back from the workers.
 
 The sum is shown as a tqdm bar on a terminal and as timestamped log lines otherwise, and handed to any
 registered sink (the Prefect progress artifact of a served run)."""
 
 import contextvars
 import os
-import shutil
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Protocol
 
 from tqdm import tqdm
 
 from data_schemas.atomic import TEMP_PREFIX, write_text_atomic
+from data_schemas.storage import Location, is_remote, location, remove_tree
 from pipelines.core.logs import logger
 
 WRITE_EVERY = 2.0  # seconds between a worker's counter writes: the cost per record stays one addition
 BAR_EVERY = 0.5  # seconds between reads of the counters while a bar is shown
+STORE_EVERY = 2.0  # ... and on an object store, where each read is a listing and a GET per worker
 LINE_EVERY = 10.0  # seconds between log lines (only when the count moved)
 LOG = logger("progress")
 
@@ -56,7 +56,7 @@ class _Counter:
     """One process's count for one stage run, and when its file was last written."""
 
     def __init__(self, folder: str):
-        self.path = Path(folder) / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.path = location(folder) / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.count, self.written, self.dirty = 0, 0.0, False
 
     def write(self) -> None:
@@ -88,7 +88,7 @@ def flush_counts() -> None:
                 counter.write()
 
 
-def counted(folder: Path) -> int:
+def counted(folder: Location) -> int:
     """Main side: the records every worker has reported under `folder`."""
     total = 0
     for path in folder.glob("*") if folder.is_dir() else ():
@@ -119,9 +119,12 @@ def add_progress_sink(factory: Callable[[str], ProgressSink | None]) -> None:
 class StageProgress:
     """While a stage's job runs, reads the workers' counters under `output` and reports them."""
 
-    def __init__(self, label: str, output: Path, total: int | None):
+    def __init__(self, label: str, output: Location, total: int | None):
         self.label, self.total = label, total
-        self.folder = Path(output).absolute() / f"{TEMP_PREFIX}progress-{uuid.uuid4().hex[:12]}"
+        output = location(output)
+        base = output if is_remote(output) else output.absolute()
+        self.folder = base / f"{TEMP_PREFIX}progress-{uuid.uuid4().hex[:12]}"
+        self._every = STORE_EVERY if is_remote(output) else BAR_EVERY
         self._stop = threading.Event()
         self._bar: tqdm | None = None
         self._sinks: list[ProgressSink] = []
@@ -152,7 +155,7 @@ class StageProgress:
 
     def _report(self) -> None:
         last_line = time.monotonic()
-        while not self._stop.wait(BAR_EVERY):
+        while not self._stop.wait(self._every):
             done = self._done()
             if self._first is None:
                 self._rate(done)
@@ -192,4 +195,7 @@ class StageProgress:
         elif done != self._shown or not done:
             self._line(done)
         self._to_sinks(done, final=exc_type is None)
-        shutil.rmtree(self.folder, ignore_errors=True)
+        try:
+            remove_tree(self.folder)
+        except OSError as error:  # counters left behind are skipped by readers and removed by the next run
+            LOG.warning("[%s] could not remove %s: %s", self.label, self.folder, error)

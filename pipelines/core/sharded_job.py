@@ -10,15 +10,14 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from data_schemas import REJECTS
 from data_schemas.shards import shard_name, shard_paths, write_table_atomic
+from data_schemas.storage import Location, location, parquet_metadata, parquet_schema
 from pipelines.core.progress import count_records, flush_counts
 
 STATS_METADATA_KEY = b"storyteller.stats"
@@ -30,13 +29,14 @@ class ShardTask:
     count: int
     source: str
     progress: str = ""  # the run's progress folder, set by the stage runner (see pipelines.core.progress)
+    run: str = ""  # the stage key of the run that writes it, recorded in the shard (see run_planned_stage)
 
     def records(self) -> int | None:
         """Records the shard holds, when known before it runs: the rows of a Parquet source."""
         if not self.source.endswith(".parquet"):
             return None
         try:
-            return pq.read_metadata(self.source).num_rows
+            return parquet_metadata(location(self.source)).num_rows
         except (OSError, pa.ArrowException):  # the worker turns it into a reject
             return None
 
@@ -60,13 +60,13 @@ class Chunk:
 
 
 # Called with the shard's chunks in order: the tables to write, keyed by output folder.
-Assemble = Callable[[ShardTask, list[Chunk]], dict[Path, pa.Table]]
+Assemble = Callable[[ShardTask, list[Chunk]], dict[Location, pa.Table]]
 
 
 class WriteShard(beam.DoFn):
     """Assemble one shard's chunks and write every output table plus its rejects atomically."""
 
-    def __init__(self, assemble: Assemble, rejects_folder: Path, data_folders: list[Path]):
+    def __init__(self, assemble: Assemble, rejects_folder: Location, data_folders: list[Location]):
         self.assemble = assemble
         self.rejects_folder = rejects_folder
         self.data_folders = data_folders
@@ -83,7 +83,7 @@ class WriteShard(beam.DoFn):
             stats.update(chunk.stats)
             info.update(chunk.info)
             rejects.extend(chunk.rejects)
-        summary = {"source": task.source, "stats": dict(stats), "info": info}
+        summary = {"source": task.source, "stats": dict(stats), "info": info, "run": task.run}
         metadata = {STATS_METADATA_KEY: json.dumps(summary).encode()}
         name = shard_name(task.index, task.count)
         # Rejects first and the first data folder last: a shard counts as finished when the first
@@ -141,6 +141,6 @@ def sharded_build(
     return build
 
 
-def shard_summaries(folder: Path) -> list[dict]:
+def shard_summaries(folder: Location) -> list[dict]:
     """The per-shard summaries stored in each shard's Parquet metadata, in shard order."""
-    return [json.loads(pq.read_schema(path).metadata[STATS_METADATA_KEY]) for path in shard_paths(folder)]
+    return [json.loads(parquet_schema(path).metadata[STATS_METADATA_KEY]) for path in shard_paths(folder)]

@@ -5,16 +5,15 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import apache_beam as beam
-import pyarrow.parquet as pq
 
 from data_schemas.shards import finished_shards, shard_paths
+from data_schemas.storage import Location, parquet_metadata
 from pipelines.core.beam_options import make_pipeline
 from pipelines.core.dry_run import dry_run_enabled, print_plan
 from pipelines.core.logs import logger
-from pipelines.core.manifest import Stage, StageStart, file_fingerprint, stage_key, stage_root
+from pipelines.core.manifest import RUN_FILE, Stage, StageStart, file_fingerprint, read_json, stage_key, stage_root
 from pipelines.core.progress import StageProgress
 from pipelines.core.sharded_job import ShardTask, planned_records, shard_summaries
 
@@ -31,7 +30,7 @@ class StageReport:
     rows: dict[str, int]  # rows written per output label
     seconds: float
     dry_run: bool = False  # a plan only: shards_run is what a real run would write, nothing was
-    outputs: dict[str, Path] = field(default_factory=dict)  # output label -> folder (or file) written
+    outputs: dict[str, Location] = field(default_factory=dict)  # output label -> folder (or file) written
 
 
 def plan_tasks(sources: list[str]) -> list[ShardTask]:
@@ -42,7 +41,7 @@ def run_sharded_stage(
     stage_name: str,
     sources: list[str],
     params: dict,
-    outputs: dict[str, Path],
+    outputs: dict[str, Location],
     build: Callable[[beam.Pipeline, list[ShardTask]], object],
     beam_args: list[str],
 ) -> StageReport:
@@ -55,11 +54,23 @@ def run_sharded_stage(
     return run_planned_stage(stage_name, plan_tasks(sources), inputs, params, outputs, build, beam_args)
 
 
-def _count_rows(folder: Path) -> int:
-    return sum(pq.read_metadata(path).num_rows for path in shard_paths(folder))
+def _count_rows(folder: Location) -> int:
+    return sum(parquet_metadata(path).num_rows for path in shard_paths(folder))
 
 
-def _planned(stage: Stage, start: StageStart, tasks: list[ShardTask], outputs: dict[str, Path],
+def _check_owner(stage: Stage, summaries: list[dict]) -> None:
+    """Two runs with other inputs writing one artifact at once would leave a mix of their shards: the shards
+    carry their run's key, and a run finishes only when every shard and the run marker are its own."""
+    others = sorted({summary.get("run") for summary in summaries} - {stage.key}, key=str)
+    marks = {folder: (read_json(folder / RUN_FILE) or {}).get("key") for folder in stage.outputs}
+    taken = [str(folder) for folder, key in marks.items() if key != stage.key]
+    if others or taken:
+        raise RuntimeError(f"{stage.name}: another run with other inputs or parameters is writing "
+                           f"{', '.join(taken) or str(stage.outputs[0])} at the same time (run keys {others}); "
+                           "nothing was marked finished. Let one run end, then rerun.")
+
+
+def _planned(stage: Stage, start: StageStart, tasks: list[ShardTask], outputs: dict[str, Location],
              started: float) -> StageReport:
     """The dry run of a planned stage: say what a run would do, from what is on disk, and touch nothing."""
     marker = next(iter(outputs.values()))
@@ -93,7 +104,7 @@ def run_planned_stage(
     tasks: list[ShardTask],
     inputs: list[dict],
     params: dict,
-    outputs: dict[str, Path],
+    outputs: dict[str, Location],
     build: Callable[[beam.Pipeline, list[ShardTask]], object],
     beam_args: list[str],
 ) -> StageReport:
@@ -115,7 +126,7 @@ def run_planned_stage(
             LOG.info("[%s] %s: %d of %d shards to write", stage_name, start.value, len(pending), len(tasks))
             with StageProgress(stage_name, marker, planned_records(pending)) as progress, \
                     make_pipeline(beam_args) as pipeline:
-                build(pipeline, [replace(task, progress=str(progress.folder)) for task in pending])
+                build(pipeline, [replace(task, progress=str(progress.folder), run=stage.key) for task in pending])
         missing = set(range(len(tasks))) - finished_shards(marker, len(tasks))
         if missing:
             raise RuntimeError(f"{stage_name}: shards {sorted(missing)} were not written; rerun to resume.")
@@ -125,6 +136,7 @@ def run_planned_stage(
         stats.update(summary["stats"])
     rows = {label: _count_rows(folder) for label, folder in outputs.items()}
     if start is not StageStart.DONE:
+        _check_owner(stage, summaries)
         sources = {s["source"]: {"stats": s["stats"], **s["info"]} for s in summaries}
         stage.finish({folder: {"inputs": inputs, "params": params, "shards": len(tasks), "rows": rows[label],
                                "stats": dict(stats), "sources": sources} for label, folder in outputs.items()})

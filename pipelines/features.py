@@ -9,13 +9,16 @@ truncated or oversized file (over --max-image-pixels), and a symlink in an --ima
 dangles or leads to a folder. The part
 from paths to vectors is the `ExtractFeatures` transform, which the story job reuses; `image_features`
 does the same in this process without Beam.
+
+Images, weights and the workspace may each be on disk or on an object store (s3://bucket/photos/): a stored
+image's path is its URL, read by every worker from the store.
 """
 
 import glob
 import hashlib
 import os
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +32,7 @@ from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerTensor
 
 from data_schemas.features import features_table
 from data_schemas.rejects import reject_row
+from data_schemas.storage import Location, is_url, local_copy, location
 from data_schemas.workspace import Workspace
 from model.cnn import image_loading
 from model.cnn import registry as image_models
@@ -98,22 +102,46 @@ def unresolved_link(path: str) -> bool:
     return os.path.islink(path) and not os.path.exists(path)
 
 
+def stored_images(images: str) -> list[str]:
+    """The image URLs of a stored --images: the objects named like an image under a folder (a prefix,
+    recursively), the objects a glob matches, one image, or a list file. A store has no symlinks."""
+    where = location(images)
+    fs = where.fs
+    if any(char in where.path for char in "*?["):
+        return [fs.unstrip_protocol(name) for name, info in fs.glob(where.path, detail=True).items()
+                if info["type"] == "file"]
+    if where.is_dir():
+        return [fs.unstrip_protocol(name) for name in fs.find(where.path)
+                if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES]
+    if where.is_file():
+        return [images] if where.suffix.lower() in IMAGE_SUFFIXES else listed_images(where, images)
+    return []
+
+
+def listed_images(list_file: Location, images: str) -> list[str]:
+    """The paths of a list file, one per line: a URL as it is, any other relative to the list file."""
+    try:
+        lines = [line.strip() for line in list_file.read_text(encoding="utf-8").splitlines()]
+    except UnicodeDecodeError:
+        raise ValueError(f"--images {images} is neither an image nor a UTF-8 list of image paths") from None
+    return [line if is_url(line) else str(list_file.parent / line) for line in lines if line]
+
+
 def list_images(images: str | Sequence[str]) -> list[str]:
     """Sorted image paths from a folder (see `folder_images`), a glob, an image file, a list file (one
-    path per line, relative ones relative to the list file) or a sequence of paths. A path that is not
-    a readable image stays in the list: the job gives it a reject row with the reason."""
+    path per line, relative ones relative to the list file) or a sequence of paths; each on disk or on a
+    store (see `stored_images`). A path that is not a readable image stays in the list: the job gives it a
+    reject row with the reason."""
     if not isinstance(images, str):
         paths = [str(path) for path in images]
+    elif is_url(images):
+        paths = stored_images(images)
     elif Path(images).is_dir():
         paths = folder_images(images)
     elif Path(images).is_file() and Path(images).suffix.lower() in IMAGE_SUFFIXES:
         paths = [images]
     elif Path(images).is_file():
-        try:
-            lines = [line.strip() for line in Path(images).read_text(encoding="utf-8").splitlines()]
-        except UnicodeDecodeError:
-            raise ValueError(f"--images {images} is neither an image nor a UTF-8 list of image paths") from None
-        paths = [str(Path(images).parent / line) for line in lines if line]
+        paths = listed_images(Path(images), images)
     else:
         paths = [path for path in glob.glob(images, recursive=True) if Path(path).is_file() or unresolved_link(path)]
     if not paths:
@@ -129,20 +157,45 @@ def list_images(images: str | Sequence[str]) -> list[str]:
 
 
 def listing_fingerprint(paths: list[str]) -> dict:
-    """One digest of every image's path, size and modification time.
+    """One digest of every image's path, size and modification time (on a store: size and ETag).
 
     Hashing the pixels would read a million-image dataset once more just to decide whether to skip it;
     size and mtime_ns change whenever a file is rewritten (the same quick check make and rsync use), and
     one stat per file is cheap even on network filesystems.
     """
+    stored = stored_versions([path for path in paths if is_url(path)])
     digest = hashlib.sha256()
     for path in paths:
+        if is_url(path):
+            digest.update(f"{path}\t{stored.get(path, 'missing')}\n".encode())
+            continue
         try:
             stat = os.stat(path)
             digest.update(f"{path}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
         except OSError:  # a missing file is listed as such; the job rejects it
             digest.update(f"{path}\tmissing\n".encode())
     return {"images": len(paths), "first": paths[0], "last": paths[-1], "listing_sha256": digest.hexdigest()}
+
+
+def stored_versions(urls: list[str]) -> dict[str, str]:
+    """Size and ETag of each stored image that exists (by URL), from one listing per folder: a request per
+    thousand images rather than one per image."""
+    folders = defaultdict(list)
+    for url in urls:
+        folders[url.rsplit("/", 1)[0]].append(url)
+    versions = {}
+    for folder, inside in folders.items():
+        where = location(folder)
+        try:
+            listed = {entry["name"]: entry for entry in where.fs.ls(where.path, detail=True)}
+        except FileNotFoundError:
+            continue
+        for url in inside:
+            entry = listed.get(location(url).path)
+            if entry and entry.get("type") == "file":
+                version = entry.get("ETag") or entry.get("mtime") or entry.get("LastModified")
+                versions[url] = f"{entry.get('size')}\t{version}"
+    return versions
 
 
 def check_max_pixels(max_pixels: int) -> None:
@@ -198,23 +251,36 @@ class LoadImage(beam.DoFn):
             yield beam.pvalue.TaggedOutput(REJECTED, (key, path, error.reason))
 
 
+class StoredWeightsHandler(PytorchModelHandlerTensor):
+    """RunInference's PyTorch handler for weights that may be on a store: each worker loads them from its
+    own local copy (the driver's copy is not on other machines, and torch reads a local file)."""
+
+    def __init__(self, weights: str, **options):
+        super().__init__(state_dict_path=weights, load_model_args={"weights_only": True}, **options)
+        self.weights = weights
+
+    def load_model(self) -> torch.nn.Module:
+        self.update_model_path(str(local_copy(location(self.weights))))
+        return super().load_model()
+
+
 class ExtractFeatures(beam.PTransform):
     """(key, image path) -> {"features": (key, float32 vector), "rejected": (key, path, reason)}.
 
     The model is loaded once per worker (on the GPU when `device` allows); images are decoded and
     preprocessed one by one before batching, so one bad file never fails a batch, and an image of more
-    than `max_pixels` is rejected before it is decoded.
+    than `max_pixels` is rejected before it is decoded. `weights` may be a URL: each worker copies it.
     """
 
-    def __init__(self, cnn: str, weights: str | Path, device: str = "auto", batch_size: int = 32, threads: int = 0,
+    def __init__(self, cnn: str, weights: str | Location, device: str = "auto", batch_size: int = 32, threads: int = 0,
                  max_pixels: int = DEFAULT_MAX_PIXELS):
         super().__init__()
         self.cnn, self.weights, self.device = cnn, str(weights), device
         self.batch_size, self.threads, self.max_pixels = batch_size, threads, max_pixels
 
     def expand(self, images):  # no return annotation: Beam would read it as an output type hint
-        handler = KeyedModelHandler(PytorchModelHandlerTensor(
-            state_dict_path=self.weights,
+        handler = KeyedModelHandler(StoredWeightsHandler(
+            self.weights,
             model_class=image_model,
             model_params={"name": self.cnn, "threads": self.threads},
             device=beam_device(self.device),
@@ -231,7 +297,7 @@ class ExtractFeatures(beam.PTransform):
 
 def shard_images(shard: ImageShard) -> Iterator:
     """A shard's head chunk (its image count) and one ((task, position, path), path) per image."""
-    task = ShardTask(shard.index, shard.count, shard.source, shard.progress)  # no path list: keys have the paths
+    task = ShardTask(shard.index, shard.count, shard.source, shard.progress, shard.run)  # keys have the paths
     yield beam.pvalue.TaggedOutput("heads", Chunk(task, 0, stats=Counter(records_in=len(shard.paths))))
     for position, path in enumerate(shard.paths):
         yield (task, position, path), path
@@ -247,15 +313,15 @@ def reject_chunk(key: tuple, path: str, reason: str) -> Chunk:
     return Chunk(task, position + 1, rejects=[reject_row(STAGE, path, "", reason)], stats=Counter(records_rejected=1))
 
 
-def assemble_features(chunks: list[Chunk], folder: Path, dim: int) -> dict[Path, object]:
+def assemble_features(chunks: list[Chunk], folder: Location, dim: int) -> dict[Location, object]:
     items = [item for chunk in chunks for item in chunk.items]
     paths = [path for path, _ in items]
     vectors = np.stack([vector for _, vector in items]) if items else np.zeros((0, dim), np.float32)
     return {folder: features_table([os.path.basename(path) for path in paths], paths, vectors)}
 
 
-def build_features(pipeline: beam.Pipeline, shards: list[ImageShard], params: FeatureParams, weights: Path,
-                   outputs: dict[str, Path], workers: int) -> None:
+def build_features(pipeline: beam.Pipeline, shards: list[ImageShard], params: FeatureParams,
+                   weights: str | Location, outputs: dict[str, Location], workers: int) -> None:
     dim = image_model_spec(params.cnn).feature_dim
     threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
     images = (pipeline | "Shards" >> beam.Create(shards) | "SpreadShards" >> beam.Reshuffle()
@@ -272,14 +338,14 @@ def build_features(pipeline: beam.Pipeline, shards: list[ImageShard], params: Fe
     _ = (images.heads, features, rejects) | "Merge" >> beam.Flatten() | "WriteShards" >> WriteShards(write)
 
 
-def output_folders(workspace: Path, cnn: str, dataset: str) -> dict[str, Path]:
+def output_folders(workspace: Location, cnn: str, dataset: str) -> dict[str, Location]:
     return {
         "features": Workspace(workspace).features(cnn, dataset),
         "rejects": Workspace(workspace).rejects(STAGE, cnn, dataset),
     }
 
 
-def run(images: str | Sequence[str], dataset: str, workspace: Path, params: FeatureParams | None = None,
+def run(images: str | Sequence[str], dataset: str, workspace: str | Location, params: FeatureParams | None = None,
         beam_args: list[str] | None = None) -> StageReport:
     """Features of every image of `images` (see `list_images`) into features/<cnn>/<dataset>."""
     params = params or FeatureParams()
@@ -290,24 +356,25 @@ def run(images: str | Sequence[str], dataset: str, workspace: Path, params: Feat
     weights = resolve_weights(params.cnn, params.weights)
     torch_device(params.device)  # a --device cuda without CUDA fails here, before any work
     paths = list_images(images)
-    outputs = output_folders(Path(workspace), params.cnn, dataset)
+    outputs = output_folders(location(workspace), params.cnn, dataset)
     weights_print = file_fingerprint(weights)
     # The key holds what changes the features: the images, the CNN, its code and its weights' bytes (not
     # where the weights file lives), the shard layout and the pixel limit; device and batch size do not.
     stage_params = {"cnn": params.cnn, "model_code": model_code_version(params.cnn), "shard_size": params.shard_size,
                     "max_image_pixels": params.max_image_pixels,
-                    "weights": {"file": weights.name, "bytes": weights_print["bytes"],
+                    "weights": {"file": location(params.weights or weights).name, "bytes": weights_print["bytes"],
                                 "sha256": weights_print["sha256"]}}
     shards = plan_shards(paths, params.shard_size)
     workers = worker_count(beam_args)
     return run_planned_stage(
         STAGE, shards, [listing_fingerprint(paths)], stage_params, outputs,
-        lambda pipeline, tasks: build_features(pipeline, tasks, params, weights, outputs, workers),
+        # Workers are given the weights where the user put them, and copy stored ones themselves.
+        lambda pipeline, tasks: build_features(pipeline, tasks, params, params.weights or weights, outputs, workers),
         beam_args,
     )
 
 
-def image_features(paths: Sequence[str], cnn: str = DEFAULT_CNN, weights: str | Path | None = None,
+def image_features(paths: Sequence[str], cnn: str = DEFAULT_CNN, weights: str | Location | None = None,
                    device: str = "auto", batch_size: int = 32,
                    max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, list[ImageReject]]:
     """Features of `paths` in this process, without Beam: a float32 (N, D) array with one row per image

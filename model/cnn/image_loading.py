@@ -9,13 +9,19 @@ this loader
 - refuses an image of more than `max_pixels` from its header, before decoding a pixel, and decodes a big
   JPEG at 1/2, 1/4 or 1/8 scale (Pillow's draft mode), so the memory an image takes is bounded by the
   CNN's input size rather than by the photo (a 2 MB JPEG can declare 144 megapixels).
+
+A path may be a URL on an object store (s3://bucket/photos/x.jpg): its bytes are read through an open file
+of the store, with the same header check and draft decoding as a file on disk.
 """
 
 import errno
 import os
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from data_schemas.storage import is_url, location
 
 # Modes holding 16 bits per pixel (or more, for I and F: Pillow reads some 16-bit files that way).
 _WIDE_GREY = {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}
@@ -73,7 +79,8 @@ def unreachable_reason(path: str, error: OSError) -> str:
 
 
 def load_rgb(path: str, max_pixels: int = DEFAULT_MAX_PIXELS, short_side: int | None = DRAFT_SHORT_SIDE) -> np.ndarray:
-    """The image at `path` as a uint8 (H, W, 3) RGB array, upright by its EXIF orientation.
+    """The image at `path` (a file on disk or a URL on an object store) as a uint8 (H, W, 3) RGB array,
+    upright by its EXIF orientation.
 
     An image of more than `max_pixels` is refused from its header. A JPEG whose sides are both at least
     twice `short_side` is decoded at the smallest of 1/2, 1/4, 1/8 scale that keeps `short_side` pixels on
@@ -81,6 +88,16 @@ def load_rgb(path: str, max_pixels: int = DEFAULT_MAX_PIXELS, short_side: int | 
     Raises ImageLoadError for a missing, empty, oversized, truncated or non-image file, a folder, a pipe or
     device, or a symlink that loops or dangles.
     """
+    if is_url(path):
+        check_stored_file(path)
+        with location(path).open("rb") as handle:
+            return decode_rgb(path, handle, max_pixels, short_side)
+    check_local_file(path)
+    return decode_rgb(path, path, max_pixels, short_side)
+
+
+def check_local_file(path: str) -> None:
+    """Refuse, before opening it, what is not a non-empty regular file on disk."""
     try:
         size = os.path.getsize(path)
     except OSError as error:
@@ -92,8 +109,25 @@ def load_rgb(path: str, max_pixels: int = DEFAULT_MAX_PIXELS, short_side: int | 
         raise ImageLoadError(path, "not a regular file (a pipe, socket or device)")
     if size == 0:
         raise ImageLoadError(path, "empty file (0 bytes)")
+
+
+def check_stored_file(path: str) -> None:
+    """Refuse what is not a non-empty object on the store (a store has no links, pipes or devices)."""
+    where = location(path)
     try:
-        with Image.open(path) as image:
+        info = where.fs.info(where.path)
+    except OSError as error:
+        raise ImageLoadError(path, unreachable_reason(path, error)) from None
+    if info.get("type") == "directory":
+        raise ImageLoadError(path, "a folder, not an image file")
+    if not info.get("size"):
+        raise ImageLoadError(path, "empty file (0 bytes)")
+
+
+def decode_rgb(path: str, source: str | IO[bytes], max_pixels: int, short_side: int | None) -> np.ndarray:
+    """Decode `source` (the file at `path`, or an open file of it) as `load_rgb` describes."""
+    try:
+        with Image.open(source) as image:
             width, height = image.size
             if width * height > max_pixels:
                 raise ImageLoadError(path, f"image is {width} x {height} = {width * height / 1e6:.1f} megapixels, "

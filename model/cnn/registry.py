@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from data_schemas.storage import Location, local_copy, location
 from model.cnn import efficientnet_lite, vgg19
 
 
@@ -47,14 +48,15 @@ def image_model_spec(name: str) -> ImageModelSpec:
     return IMAGE_MODELS[name]
 
 
-def resolve_weights(name: str, weights: str | Path | None) -> Path:
-    """The weights file to load: `weights` when given, else the one an installed package ships."""
+def resolve_weights(name: str, weights: str | Location | None) -> Path:
+    """The local weights file to load: `weights` when given (a file on a store is copied into the local
+    cache once per version, since torch reads a local file), else the one an installed package ships."""
     spec = image_model_spec(name)
     if weights is not None:
-        path = Path(weights)
+        path = location(weights)
         if not path.is_file():
             raise FileNotFoundError(f"--weights {path} is not a file; {name} needs {spec.weights_hint}")
-        return path
+        return local_copy(path)
     if spec.weights_package is None:
         raise ValueError(f"--cnn {name} has no default weights: pass --weights FILE, {spec.weights_hint}")
     try:
@@ -74,8 +76,9 @@ def image_model(name: str, threads: int = 0) -> nn.Module:
     return image_model_spec(name).build()
 
 
-def load_image_model(name: str, weights: str | Path, device: str | torch.device = "cpu") -> nn.Module:
-    """The module with its weights, loaded as RunInference loads it (strict state dict), in eval mode."""
+def load_image_model(name: str, weights: str | Location, device: str | torch.device = "cpu") -> nn.Module:
+    """The module with its weights (a file on disk or a store), loaded as RunInference loads it (strict
+    state dict), in eval mode."""
     model = image_model(name)
-    model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
+    model.load_state_dict(torch.load(local_copy(location(weights)), map_location=device, weights_only=True))
     return model.requires_grad_(False).to(device).eval()

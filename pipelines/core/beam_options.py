@@ -15,6 +15,9 @@ from google.protobuf import struct_pb2
 DEFAULT_RUNNER = "FnApiRunner"
 _LOG_LEVEL = "default_sdk_harness_log_level"
 WORKER_COMMAND = f"{sys.executable} -m pipelines.core.beam_worker"
+# Beam's names for its DaskRunner (any case, as Beam reads them) run ours, which fixes it for our jobs.
+DASK_RUNNER = "pipelines.core.dask_runner.DaskRunner"
+_BEAM_DASK_NAMES = {"dask", "daskrunner", "apache_beam.runners.dask.dask_runner.daskrunner"}
 
 
 class LocalRunner(FnApiRunner):
@@ -34,15 +37,26 @@ class LocalRunner(FnApiRunner):
         self._environment = environment
 
 
+def _runner_name(arg: str, before: str) -> str:
+    """`arg` with Beam's DaskRunner named as ours, when it names the runner (`--runner=X`, or X after `--runner`)."""
+    flag, name = ("--runner=", arg[len("--runner="):]) if arg.startswith("--runner=") else ("", arg)
+    if (flag or before == "--runner") and name.lower() in _BEAM_DASK_NAMES:
+        return flag + DASK_RUNNER
+    return arg
+
+
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     """Options from the command line's Beam flags; without `--runner`, FnApiRunner on all cores."""
-    args = list(beam_args)
+    args = [_runner_name(arg, before) for arg, before in zip(beam_args, ["", *beam_args], strict=False)]
     if not any(arg == "--runner" or arg.startswith("--runner=") for arg in args):
         args.append(f"--runner={DEFAULT_RUNNER}")
         if not any(arg.startswith("--direct_num_workers") for arg in args):
             args.append(f"--direct_num_workers={os.cpu_count() or 1}")
         if not any(arg.startswith("--direct_running_mode") for arg in args):
             args.append("--direct_running_mode=multi_processing")
+    if any(arg.endswith(DASK_RUNNER) for arg in args):
+        # Registers the --dask_* options before they are parsed: otherwise Beam warns it discards them.
+        import apache_beam.runners.dask.dask_runner  # noqa: F401
     return PipelineOptions(args, save_main_session=False)
 
 

@@ -21,6 +21,9 @@ from data_schemas.storage import Location, location, parquet_metadata, parquet_s
 from pipelines.core.progress import count_records, flush_counts
 
 STATS_METADATA_KEY = b"storyteller.stats"
+# The stage key of the run that wrote a shard, in its rejects shard only: data shards keep the same bytes
+# whatever run wrote them (a style's incremental sum identifies corpus shards by content).
+RUN_METADATA_KEY = b"storyteller.run"
 
 
 @dataclass(frozen=True)
@@ -83,12 +86,13 @@ class WriteShard(beam.DoFn):
             stats.update(chunk.stats)
             info.update(chunk.info)
             rejects.extend(chunk.rejects)
-        summary = {"source": task.source, "stats": dict(stats), "info": info, "run": task.run}
+        summary = {"source": task.source, "stats": dict(stats), "info": info}
         metadata = {STATS_METADATA_KEY: json.dumps(summary).encode()}
         name = shard_name(task.index, task.count)
         # Rejects first and the first data folder last: a shard counts as finished when the first
         # data folder has it, and by then everything else of the shard is on disk.
-        write_table_atomic(pa.Table.from_pylist(rejects, schema=REJECTS), self.rejects_folder / name, metadata)
+        write_table_atomic(pa.Table.from_pylist(rejects, schema=REJECTS), self.rejects_folder / name,
+                           {**metadata, RUN_METADATA_KEY: task.run.encode()})
         for folder in reversed(self.data_folders):
             write_table_atomic(tables[folder], folder / name, metadata)
         yield summary
@@ -144,3 +148,9 @@ def sharded_build(
 def shard_summaries(folder: Location) -> list[dict]:
     """The per-shard summaries stored in each shard's Parquet metadata, in shard order."""
     return [json.loads(parquet_schema(path).metadata[STATS_METADATA_KEY]) for path in shard_paths(folder)]
+
+
+def shard_runs(rejects_folder: Location) -> set[str]:
+    """The stage keys of the runs that wrote a stage's shards, from its rejects shards."""
+    return {(parquet_schema(path).metadata or {}).get(RUN_METADATA_KEY, b"").decode()
+            for path in shard_paths(rejects_folder)}

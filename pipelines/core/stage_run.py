@@ -15,7 +15,7 @@ from pipelines.core.dry_run import dry_run_enabled, print_plan
 from pipelines.core.logs import logger
 from pipelines.core.manifest import RUN_FILE, Stage, StageStart, file_fingerprint, read_json, stage_key, stage_root
 from pipelines.core.progress import StageProgress
-from pipelines.core.sharded_job import ShardTask, planned_records, shard_summaries
+from pipelines.core.sharded_job import ShardTask, planned_records, shard_runs, shard_summaries
 
 LOG = logger("stages")
 
@@ -58,10 +58,10 @@ def _count_rows(folder: Location) -> int:
     return sum(parquet_metadata(path).num_rows for path in shard_paths(folder))
 
 
-def _check_owner(stage: Stage, summaries: list[dict]) -> None:
+def _check_owner(stage: Stage, rejects: Location | None) -> None:
     """Two runs with other inputs writing one artifact at once would leave a mix of their shards: the shards
     carry their run's key, and a run finishes only when every shard and the run marker are its own."""
-    others = sorted({summary.get("run") for summary in summaries} - {stage.key}, key=str)
+    others = sorted(shard_runs(rejects) - {stage.key}) if rejects is not None else []
     marks = {folder: (read_json(folder / RUN_FILE) or {}).get("key") for folder in stage.outputs}
     taken = [str(folder) for folder, key in marks.items() if key != stage.key]
     if others or taken:
@@ -136,7 +136,7 @@ def run_planned_stage(
         stats.update(summary["stats"])
     rows = {label: _count_rows(folder) for label, folder in outputs.items()}
     if start is not StageStart.DONE:
-        _check_owner(stage, summaries)
+        _check_owner(stage, outputs.get("rejects"))
         sources = {s["source"]: {"stats": s["stats"], **s["info"]} for s in summaries}
         stage.finish({folder: {"inputs": inputs, "params": params, "shards": len(tasks), "rows": rows[label],
                                "stats": dict(stats), "sources": sources} for label, folder in outputs.items()})

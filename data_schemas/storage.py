@@ -171,3 +171,14 @@ def local_copy(path: Location) -> Path:
     except OSError:  # another process made the same copy first
         remove_tree(staging)
     return copy
+
+
+def stored_name(path: Location) -> str:
+    """The name `path` stands for: a local copy made by `local_copy` goes by the name of the stored file or
+    folder it copies (its own name starts with the version key), so a model keeps its id wherever it is read."""
+    copies = os.path.realpath(cache_root() / "store")
+    if not is_remote(path) and os.path.realpath(os.path.dirname(os.path.abspath(path))) == copies:
+        key, _, name = path.name.partition("-")
+        if name and len(key) == 20 and all(char in "0123456789abcdef" for char in key):
+            return name
+    return path.name

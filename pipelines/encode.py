@@ -10,7 +10,6 @@ the model loaded once per worker and on the GPU when there is one.
 """
 
 import os
-import shutil
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -19,7 +18,6 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
 from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerTensor
@@ -28,6 +26,16 @@ from data_schemas import CAPTIONS, PASSAGES, SENTENCES, check_schema
 from data_schemas import text as col
 from data_schemas.rejects import reject_row
 from data_schemas.shards import shard_paths
+from data_schemas.storage import (
+    Location,
+    is_remote,
+    local_copy,
+    location,
+    parquet_schema,
+    read_parquet,
+    remove_tree,
+    stored_name,
+)
 from data_schemas.vectors import vectors_table
 from data_schemas.workspace import Workspace
 from model.device import beam_device
@@ -124,8 +132,9 @@ class ReadAndBatch(beam.DoFn):
             if lines and lines[-1] == "":
                 lines.pop()
             return [str(n) for n in range(1, len(lines) + 1)], [text_tokens(line) for line in lines], lines
-        check_schema(pq.read_schema(task.source), KIND_SCHEMAS[self.kind], task.source)
-        table = pq.read_table(task.source, columns=[col.ID, col.TOKENS, col.TEXT])
+        source = location(task.source)
+        check_schema(parquet_schema(source), KIND_SCHEMAS[self.kind], task.source)
+        table = read_parquet(source, columns=[col.ID, col.TOKENS, col.TEXT])
         return tuple(table.column(name).to_pylist() for name in (col.ID, col.TOKENS, col.TEXT))
 
     def process(self, task: ShardTask) -> Iterator[Any]:  # head Chunks and batches; see `is_head`
@@ -169,7 +178,7 @@ def result_chunk(element: tuple) -> Chunk:
     return Chunk(task, number, items=[(rows, ids, counts, result.inference)], stats=stats)
 
 
-def assemble_vectors(task: ShardTask, chunks: list[Chunk], folder: Path, dtype: str, dim: int) -> dict:
+def assemble_vectors(task: ShardTask, chunks: list[Chunk], folder: Location, dtype: str, dim: int) -> dict:
     batches = [item for chunk in chunks for item in chunk.items]
     rows = np.array([row for batch in batches for row in batch[0]], dtype=np.int64)
     order = np.argsort(rows, kind="stable")
@@ -180,7 +189,7 @@ def assemble_vectors(task: ShardTask, chunks: list[Chunk], folder: Path, dtype: 
 
 
 def build_encode(pipeline: beam.Pipeline, tasks: list[ShardTask], params: EncodeParams, kind: str,
-                 outputs: dict[str, Path], workers: int) -> None:
+                 outputs: dict[str, Location], workers: int) -> None:
     dim = text_model_spec(params.model_dir).output_dim
     threads = params.threads or max(1, (os.cpu_count() or 1) // max(workers, 1))
     # Batches are prepared by ReadAndBatch, so RunInference gets each as a list of one and runs no
@@ -207,25 +216,37 @@ def build_encode(pipeline: beam.Pipeline, tasks: list[ShardTask], params: Encode
     _ = (heads, encoded) | "Merge" >> beam.Flatten() | "WriteShards" >> WriteShards(write)
 
 
-def model_id(model_dir: str) -> str:
-    return Path(model_dir).resolve().name
+def model_id(model_dir: str | Location) -> str:
+    """The model's id, its folder's name: the stored folder's for a URL or for a local copy of one."""
+    path = location(model_dir)
+    return stored_name(path if is_remote(path) else path.resolve())
 
 
-def output_folders(workspace: Path, model: str, corpus: str, kind: str) -> dict[str, Path]:
+def local_model(params: EncodeParams) -> EncodeParams:
+    """`params` with a local model folder: a stored one (a URL) is copied once into the cache, since torch,
+    the checks and the workers read local files."""
+    folder = location(params.model_dir)
+    if is_remote(folder) and not folder.is_dir():
+        raise FileNotFoundError(f"model folder {folder} does not exist")
+    return replace(params, model_dir=str(local_copy(folder)))
+
+
+def output_folders(workspace: str | Location, model: str, corpus: str, kind: str) -> dict[str, Location]:
     return {
         "vectors": Workspace(workspace).vectors(model, corpus, kind),
         "rejects": Workspace(workspace).rejects(STAGE, model, corpus, kind),
     }
 
 
-def run(params: EncodeParams, corpus: str, kind: str, workspace: Path,
+def run(params: EncodeParams, corpus: str, kind: str, workspace: str | Location,
         beam_args: list[str] | None = None) -> StageReport:
     """Encode every shard of corpora/<corpus>/<kind> into vectors/<model>/<corpus>/<kind>."""
     if kind not in KIND_SCHEMAS:
         raise ValueError(f"--kind must be one of {sorted(KIND_SCHEMAS)}, got {kind!r}")
     beam_args = local_defaults(beam_args or [])
+    params = local_model(params)
     check_model_dir(params.model_dir, (SKIPTHOUGHT, VSE))  # a broken folder fails here, not in a worker
-    workspace = Path(workspace)
+    workspace = location(workspace)
     folder = Workspace(workspace).corpus_part(corpus, kind)
     sources = [str(path) for path in shard_paths(folder)]
     if not sources:
@@ -240,13 +261,15 @@ def run(params: EncodeParams, corpus: str, kind: str, workspace: Path,
     )
 
 
-def run_texts(params: EncodeParams, texts: Path, out: Path, beam_args: list[str] | None = None) -> StageReport:
+def run_texts(params: EncodeParams, texts: str | Location, out: str | Location,
+              beam_args: list[str] | None = None) -> StageReport:
     """Encode a plain text file, one text per line (id = line number), into the Parquet file `out`;
-    rejected lines go to `<out>.rejects.parquet`."""
-    texts, out = Path(texts), Path(out)
+    rejected lines go to `<out>.rejects.parquet`. Either may be on disk or on an object store."""
+    texts, out = location(texts), location(out)
     beam_args = local_defaults(beam_args or [])
     if not texts.is_file():
         raise FileNotFoundError(f"--texts {texts} is not a file")
+    params = local_model(params)
     check_model_dir(params.model_dir, (SKIPTHOUGHT, VSE))  # a broken folder fails here, not in a worker
     work = out.with_name(f".{out.name}.parts")
     outputs = {"vectors": work / "vectors", "rejects": work / "rejects"}
@@ -262,6 +285,14 @@ def run_texts(params: EncodeParams, texts: Path, out: Path, beam_args: list[str]
     out.parent.mkdir(parents=True, exist_ok=True)
     rejects = out.with_name(f"{out.stem}.rejects.parquet")
     for folder, target in ((outputs["vectors"], out), (outputs["rejects"], rejects)):
-        os.replace(shard_paths(folder)[0], target)
-    shutil.rmtree(work)
+        _move(shard_paths(folder)[0], target)
+    remove_tree(work)
     return replace(report, outputs={"vectors": out, "rejects": rejects})
+
+
+def _move(source: Location, target: Location) -> None:
+    """A rename on disk; on a store a server-side copy, which appears whole or not at all like an upload."""
+    if is_remote(target):
+        target.fs.copy(source.path, target.path)
+    else:
+        os.replace(source, target)

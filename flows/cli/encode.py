@@ -22,12 +22,16 @@ def _add_encode(commands: argparse._SubParsersAction, epilog: str) -> None:
 def _add_encode_options(p: argparse.ArgumentParser) -> None:
     from pipelines import encode
 
-    p.add_argument("--encoder", required=True, help="encoder model directory")
+    p.add_argument("--encoder", required=True,
+                   help="encoder model directory, on disk or on an object store (s3://...; copied once into the "
+                        "local cache); required")
     p.add_argument("--corpus", help="corpus name: encodes corpora/NAME/KIND into vectors/MODEL/NAME/KIND")
     p.add_argument("--kind", choices=sorted(encode.KIND_SCHEMAS), default="passages", help="which texts of the corpus")
     p.add_argument("--workspace", type=Path, help="root folder of all artifacts (with --corpus)")
-    p.add_argument("--texts", type=Path, help="plain text file, one text per line (instead of --corpus)")
-    p.add_argument("--out", type=Path, help="output Parquet file (with --texts)")
+    p.add_argument("--texts", help="plain text file, one text per line, on disk or s3://... (instead of --corpus); "
+                                   "default: none")
+    p.add_argument("--out", help="output Parquet file, on disk or s3://... (with --texts; rejected lines go to "
+                                 "OUT.rejects.parquet beside it); default: none")
     p.add_argument("--dtype", choices=["float32", "float16"], default="float32", help="stored vector type")
     p.add_argument("--batch-size", type=int, default=256, help="texts per batch at most")
     p.add_argument("--batch-tokens", type=int, default=8192, help="padded tokens per batch at most")

@@ -13,7 +13,8 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
     p = commands.add_parser("style", help="mean skip-thought vector of encoded corpora (Beam combine)", epilog=epilog)
     later(p, _add_style_options)
     c = converts.add_parser("styles", help="caption_style.npy, romance_style.npy, swift_style.npy of the release")
-    c.add_argument("--dir", type=Path, required=True, help="folder holding the released *_style.npy files")
+    c.add_argument("--dir", required=True,
+                   help="folder holding the released *_style.npy files, on disk or s3://...; required")
     c.add_argument("--encoder", required=True, help="encoder model id or directory the styles belong to "
                    "(the converted combine-skip encoder)")
     c.add_argument("--workspace", type=Path, required=True, help="root folder of all artifacts")

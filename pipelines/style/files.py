@@ -1,7 +1,8 @@
-"""Style vectors on disk: `styles/<encoder>/<name>.npy` (float32 (D,)), `<name>.json` (what made it)
-and, for styles computed from vector shards, `<name>.sum.npy` (the float64 sum, so that new shards
-can be added without reading the old ones again). Also the rule that decides, from the stored json,
-whether a rerun has nothing to do, can add new shards to the stored sum, or must start over.
+"""Style vectors in a workspace (on disk or on an object store): `styles/<encoder>/<name>.npy` (float32
+(D,)), `<name>.json` (what made it) and, for styles computed from vector shards, `<name>.sum.npy` (the
+float64 sum, so that new shards can be added without reading the old ones again). Also the rule that
+decides, from the stored json, whether a rerun has nothing to do, can add new shards to the stored sum, or
+must start over.
 
 The json is written last and records the sha256 of the `.npy` files beside it, so a run killed
 between two writes leaves files that do not match their json: readers refuse them and the next run
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from data_schemas.atomic import atomic_path, write_json_atomic
+from data_schemas.storage import Location, is_remote, local_copy, location, remove_tree, stored_name
 from data_schemas.workspace import MODEL_CONFIG, Workspace, check_name
 
 UNCHANGED, INCREMENTAL, FULL = "unchanged", "incremental", "full"
@@ -34,9 +36,9 @@ class Style:
 
 @dataclass(frozen=True)
 class StylePaths:
-    vector: Path
-    sum: Path
-    meta: Path
+    vector: Location
+    sum: Location
+    meta: Location
 
 
 @dataclass(frozen=True)
@@ -47,42 +49,52 @@ class UpdatePlan:
     carried: dict[int, dict]  # position -> the stored record of a shard whose rows are already in the sum
 
 
-def style_paths(workspace: Path, encoder: str, name: str) -> StylePaths:
+def style_paths(workspace: str | Location, encoder: str, name: str) -> StylePaths:
     folder, name = Workspace(workspace).styles(encoder), check_name("style", name)
     return StylePaths(folder / f"{name}.npy", folder / f"{name}.sum.npy", folder / f"{name}.json")
 
 
-def resolve_encoder(workspace: Path, encoder: str) -> tuple[str, Path | None]:
-    """The encoder id (its directory name) and its model directory when there is one: `encoder` is
-    a path to a model directory or the name of one under `WS/models`."""
-    path = Path(encoder)
+def resolve_encoder(workspace: str | Location, encoder: str | Location) -> tuple[str, Path | None]:
+    """The encoder id (its directory name) and its model directory when there is one: `encoder` is a path
+    or URL of a model directory or the name of one under `WS/models`. The directory returned is local: a
+    stored one is copied once into the cache (`data_schemas.storage.local_copy`)."""
+    path = location(encoder)
     if (path / MODEL_CONFIG).is_file():
-        return path.resolve().name, path
-    if path.name != encoder:
+        return stored_name(path if is_remote(path) else path.resolve()), local_copy(path)
+    if is_remote(path) or path.name != str(encoder):
         raise ValueError(f"--encoder {encoder}: not a model directory (no {MODEL_CONFIG} in it)")
-    under_models = Workspace(workspace).model(encoder)  # styles imported from the release need no model folder
-    return encoder, under_models if (under_models / MODEL_CONFIG).is_file() else None
+    under_models = Workspace(workspace).model(str(encoder))  # styles imported from the release need no model folder
+    return str(encoder), local_copy(under_models) if (under_models / MODEL_CONFIG).is_file() else None
 
 
-def sha256_of(path: Path) -> str:
+def sha256_of(path: Location) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _save_npy_atomic(path: Path, array: np.ndarray) -> str:
-    with atomic_path(path) as temp, open(temp, "wb") as handle:
-        np.save(handle, array, allow_pickle=False)
-    return sha256_of(path)
+def _save_npy_atomic(path: Location, array: np.ndarray) -> str:
+    """Write through a local temporary, hashed before it is renamed (uploaded): no read back from a store."""
+    with atomic_path(path) as temp:
+        with open(temp, "wb") as handle:
+            np.save(handle, array, allow_pickle=False)
+        digest = sha256_of(temp)
+    return digest
 
 
-def write_style(workspace: Path, encoder: str, name: str, vector: np.ndarray, meta: dict,
-                total: np.ndarray | None = None) -> Path:
+def load_npy(path: Location) -> np.ndarray:
+    """A `.npy` array (never pickles), read through an open file so that a stored one needs no local copy."""
+    with path.open("rb") as handle:
+        return np.load(handle, allow_pickle=False)
+
+
+def write_style(workspace: str | Location, encoder: str, name: str, vector: np.ndarray, meta: dict,
+                total: np.ndarray | None = None) -> Location:
     """Write the vector (and the float64 sum when given), then the json naming their hashes."""
     paths = style_paths(workspace, encoder, name)
     files = {"vector": {"file": paths.vector.name, "sha256": _save_npy_atomic(paths.vector, vector.astype(np.float32))}}
     if total is not None:
         files["sum"] = {"file": paths.sum.name, "sha256": _save_npy_atomic(paths.sum, total.astype(np.float64))}
     else:
-        paths.sum.unlink(missing_ok=True)
+        remove_tree(paths.sum)
     write_json_atomic(paths.meta, {**meta, "name": name, "files": files})
     return paths.vector
 
@@ -93,20 +105,20 @@ def _intact(paths: StylePaths, meta: dict, part: str) -> bool:
     return record is not None and path.is_file() and sha256_of(path) == record["sha256"]
 
 
-def read_meta(workspace: Path, encoder: str, name: str) -> dict | None:
+def read_meta(workspace: str | Location, encoder: str, name: str) -> dict | None:
     try:
         return json.loads(style_paths(workspace, encoder, name).meta.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
 
 
-def read_stored_sum(workspace: Path, encoder: str, name: str) -> tuple[dict, np.ndarray] | None:
+def read_stored_sum(workspace: str | Location, encoder: str, name: str) -> tuple[dict, np.ndarray] | None:
     """The json and float64 sum of a computed style whose files are complete, else None."""
     paths = style_paths(workspace, encoder, name)
     meta = read_meta(workspace, encoder, name)
     if meta is None or not (_intact(paths, meta, "vector") and _intact(paths, meta, "sum")):
         return None
-    return meta, np.load(paths.sum, allow_pickle=False)
+    return meta, load_npy(paths.sum)
 
 
 def plan_update(previous: dict | None, params: dict, inputs: list[dict]) -> UpdatePlan:
@@ -141,9 +153,9 @@ def plan_update(previous: dict | None, params: dict, inputs: list[dict]) -> Upda
     return UpdatePlan(INCREMENTAL, f"{len(read)} new shard(s) added to the stored sum", tuple(read), carried)
 
 
-def read_style(workspace: Path, encoder: str, name: str) -> Style:
+def read_style(workspace: str | Location, encoder: str, name: str) -> Style:
     """A style vector and its json; errors name the missing file and the command that builds it."""
-    encoder = Path(encoder).name
+    encoder = stored_name(location(encoder))
     paths = style_paths(workspace, encoder, name)
     meta = read_meta(workspace, encoder, name)
     if meta is None or not paths.vector.is_file():
@@ -158,18 +170,18 @@ def read_style(workspace: Path, encoder: str, name: str) -> Style:
     if not _intact(paths, meta, "vector"):
         raise ValueError(f"{paths.vector} does not match the sha256 in {paths.meta} (an interrupted run?): "
                          "rerun the command that built it")
-    return Style(name, encoder, np.load(paths.vector, allow_pickle=False), meta)
+    return Style(name, encoder, load_npy(paths.vector), meta)
 
 
-def list_styles(workspace: Path, encoder: str) -> list[str]:
+def list_styles(workspace: str | Location, encoder: str) -> list[str]:
     """Names of the styles stored for an encoder, sorted."""
-    folder = Workspace(workspace).styles(Path(encoder).name)
+    folder = Workspace(workspace).styles(stored_name(location(encoder)))
     if not folder.is_dir():
         return []
     return sorted(path.stem for path in folder.glob("*.json") if not path.name.startswith("."))
 
 
-def cosines_to_others(workspace: Path, encoder: str, name: str) -> dict[str, float]:
+def cosines_to_others(workspace: str | Location, encoder: str, name: str) -> dict[str, float]:
     """cos(style, other) for every other style of the encoder. The story shift x - c + b moves x only as
     far as b and c differ: a cosine near 1 means the two styles are nearly the same vector."""
     vector = read_style(workspace, encoder, name).vector.astype(np.float64)

@@ -22,11 +22,11 @@ from pathlib import Path
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from data_schemas import check_schema
 from data_schemas.atomic import atomic_path, temporary_name
 from data_schemas.shards import shard_name, shard_paths
+from data_schemas.storage import Location, location, parquet_file, parquet_metadata, parquet_schema, remove_tree
 from data_schemas.vectors import N_TOKENS, VECTOR, vector_matrix, vectors_schema
 from data_schemas.workspace import Workspace, check_name
 from pipelines.core.beam_options import local_defaults, make_pipeline
@@ -66,26 +66,27 @@ class StyleReport:
     rows_filtered: int
     count: int  # rows in the mean, all shards
     dim: int
-    path: Path
+    path: Location
     seconds: float
     dry_run: bool = False  # a plan only: shards_read is what a real run would read, nothing was
 
 
 def shard_sum(position: int, path: str, dim: int, min_tokens: int | None) -> ShardSum:
     """Sum, in float64, the vectors of one shard's rows with more than `min_tokens` tokens."""
-    parquet = pq.ParquetFile(path)
     total = np.zeros(dim, np.float64)
     used = filtered = 0
-    for batch in parquet.iter_batches(batch_size=_READ_ROWS, columns=[N_TOKENS, VECTOR]):
-        table = pa.Table.from_batches([batch])
-        keep = np.ones(table.num_rows, bool)
-        if min_tokens is not None:
-            keep = table.column(N_TOKENS).to_numpy() > min_tokens
-        vectors = vector_matrix(table)[keep]
-        total += vectors.sum(axis=0, dtype=np.float64)
-        used += len(vectors)
-        filtered += int((~keep).sum())
-    return ShardSum(position, total, parquet.metadata.num_rows, used, filtered)
+    with parquet_file(location(path)) as parquet:
+        for batch in parquet.iter_batches(batch_size=_READ_ROWS, columns=[N_TOKENS, VECTOR]):
+            table = pa.Table.from_batches([batch])
+            keep = np.ones(table.num_rows, bool)
+            if min_tokens is not None:
+                keep = table.column(N_TOKENS).to_numpy() > min_tokens
+            vectors = vector_matrix(table)[keep]
+            total += vectors.sum(axis=0, dtype=np.float64)
+            used += len(vectors)
+            filtered += int((~keep).sum())
+        rows = parquet.metadata.num_rows
+    return ShardSum(position, total, rows, used, filtered)
 
 
 class SumShards(beam.CombineFn):
@@ -112,7 +113,7 @@ class SumShards(beam.CombineFn):
         return total, parts
 
 
-def _save_result(result: tuple[np.ndarray, list[ShardSum]], path: Path) -> None:
+def _save_result(result: tuple[np.ndarray, list[ShardSum]], path: Location) -> None:
     total, parts = result
     fields = {name: np.array([getattr(p, name) for p in parts], np.int64)
               for name in ("position", "rows", "used", "filtered")}
@@ -122,8 +123,9 @@ def _save_result(result: tuple[np.ndarray, list[ShardSum]], path: Path) -> None:
 
 
 def build_style(pipeline: beam.Pipeline, shards: list[tuple[int, str]], dim: int, min_tokens: int | None,
-                out: Path) -> None:
-    """Sum the shards' rows into one (sum, per-shard counts) result saved at `out` (a .npz)."""
+                out: Location) -> None:
+    """Sum the shards' rows into one (sum, per-shard counts) result saved at `out` (a .npz, in the
+    workspace: a worker on another machine writes it where the driver reads it)."""
     _ = (
         pipeline
         | "Shards" >> beam.Create(shards)
@@ -134,7 +136,7 @@ def build_style(pipeline: beam.Pipeline, shards: list[tuple[int, str]], dim: int
     )
 
 
-def _encode_command(encoder: str, corpus: str, kind: str, workspace: Path, model_dir: Path | None) -> str:
+def _encode_command(encoder: str, corpus: str, kind: str, workspace: Location, model_dir: Path | None) -> str:
     model = model_dir or Workspace(workspace).model(encoder)
     return f"storyteller encode --encoder {model} --corpus {corpus} --kind {kind} --workspace {workspace}"
 
@@ -160,7 +162,7 @@ def shard_ids(meta: dict) -> list[str]:
             for source in meta["inputs"]]
 
 
-def _shard_inputs(workspace: Path, encoder: str, corpora: list[str], kind: str,
+def _shard_inputs(workspace: Location, encoder: str, corpora: list[str], kind: str,
                   model_dir: Path | None) -> tuple[list[dict], dict, int]:
     """Every shard (corpus, workspace-relative path, content id, rows), the encoder's file hashes, the dim."""
     inputs, encoders, dims = [], {}, set()
@@ -176,13 +178,13 @@ def _shard_inputs(workspace: Path, encoder: str, corpora: list[str], kind: str,
                                     f"encoded corpus shards: run `{command}`")
         encoders[corpus] = _model_hashes(meta)
         for path, content_id in zip(paths, ids, strict=True):
-            schema = pq.read_schema(path)
+            schema = parquet_schema(path)
             dim = schema.field(VECTOR).type.list_size if VECTOR in schema.names else 0
             dtype = "float16" if dim and schema.field(VECTOR).type.value_type == pa.float16() else "float32"
             check_schema(schema, vectors_schema(dim, dtype), str(path))
             dims.add(dim)
             inputs.append({"corpus": corpus, "path": path.relative_to(workspace).as_posix(),
-                           "content_id": content_id, "rows": pq.read_metadata(path).num_rows})
+                           "content_id": content_id, "rows": parquet_metadata(path).num_rows})
     first = corpora[0]
     for corpus in corpora[1:]:
         if encoders[corpus] != encoders[first]:
@@ -194,17 +196,17 @@ def _shard_inputs(workspace: Path, encoder: str, corpora: list[str], kind: str,
     return inputs, encoders[first], dims.pop()
 
 
-def _read_new_shards(workspace: Path, inputs: list[dict], read: tuple[int, ...], dim: int,
-                     min_tokens: int | None, staging: Path, beam_args: list[str]) -> dict:
+def _read_new_shards(workspace: Location, inputs: list[dict], read: tuple[int, ...], dim: int,
+                     min_tokens: int | None, staging: Location, beam_args: list[str]) -> dict:
     """Run the Beam job over the shards at positions `read`; their sum and per-shard counts."""
     shards = [(position, str(workspace / inputs[position]["path"])) for position in read]
     try:
         with make_pipeline(local_defaults(beam_args)) as pipeline:
             build_style(pipeline, shards, dim, min_tokens, staging)
-        with np.load(staging) as saved:
+        with staging.open("rb") as handle, np.load(handle, allow_pickle=False) as saved:
             result = {key: saved[key] for key in saved.files}
     finally:
-        staging.unlink(missing_ok=True)
+        remove_tree(staging)
     bad = [inputs[p]["path"] for p, finite in zip(result["position"], result["finite"], strict=True) if not finite]
     if bad:
         raise ValueError(f"{workspace / bad[0]}: vectors hold NaN or infinite values; re-encode that corpus")
@@ -213,12 +215,13 @@ def _read_new_shards(workspace: Path, inputs: list[dict], read: tuple[int, ...],
     return result
 
 
-def run(name: str, corpora: list[str], kind: str, encoder: str, workspace: Path, min_tokens: int | None = None,
+def run(name: str, corpora: list[str], kind: str, encoder: str, workspace: str | Location,
+        min_tokens: int | None = None,
         beam_args: list[str] | None = None) -> StyleReport:
     """Mean vector of the `kind` texts of `corpora` (with more than `min_tokens` tokens when given),
     written to `styles/<encoder id>/<name>.npy`; reruns reuse or extend the stored sum when they may."""
     started = time.monotonic()
-    workspace = Path(workspace)
+    workspace = location(workspace)
     check_name("style", name)
     if kind not in KINDS:
         raise ValueError(f"--kind must be one of {list(KINDS)}, got {kind!r}")
@@ -246,7 +249,6 @@ def run(name: str, corpora: list[str], kind: str, encoder: str, workspace: Path,
     if plan.read:
         LOG.info("[style] %s: reading %d of %d shards", plan.action, len(plan.read), len(inputs))
         paths = style_files.style_paths(workspace, encoder_id, name)
-        paths.meta.parent.mkdir(parents=True, exist_ok=True)
         staging = temporary_name(paths.meta.with_name(f"{name}.job.npz"))  # two runs of one style never share it
         result = _read_new_shards(workspace, inputs, plan.read, dim, min_tokens, staging, beam_args or [])
         total = total + result["total"]

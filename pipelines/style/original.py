@@ -8,16 +8,16 @@ documented (the Theano code wants float32), so both shapes and both precisions a
 """
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from data_schemas.storage import Location, is_remote, location
 from model.original_files import OriginalFileError
 from model.skipthought.files import CONFIG_FILE, WEIGHTS_FILE
 from model.text_models import text_model_spec
 from pipelines.core.dry_run import dry_run_enabled, print_plan
 from pipelines.core.manifest import file_fingerprint
-from pipelines.style.files import resolve_encoder, style_paths, write_style
+from pipelines.style.files import load_npy, resolve_encoder, style_paths, write_style
 
 ORIGINAL_STYLES = {  # released file -> style name, and what the vector is
     "caption_style.npy": ("captions", "c: mean combine-skip vector of the COCO training captions"),
@@ -30,15 +30,15 @@ ORIGINAL_DIM = 4800  # combine-skip: uni-skip 2400 + bi-skip 2 x 1200
 @dataclass(frozen=True)
 class ConvertedStyle:
     name: str
-    source: Path
-    path: Path
+    source: Location
+    path: Location
     dim: int
 
 
-def read_original_style(path: Path, dim: int, dim_from: str = "the release's combine-skip") -> np.ndarray:
+def read_original_style(path: Location, dim: int, dim_from: str = "the release's combine-skip") -> np.ndarray:
     """The vector of one released style file as float32 (dim,); errors name the file."""
     try:
-        array = np.load(path, allow_pickle=False)
+        array = load_npy(path)
     except (OSError, EOFError, ValueError) as error:
         raise OriginalFileError(f"{path} is truncated or not a .npy array ({error}); download it again") from error
     if array.dtype.kind != "f" or array.dtype.itemsize not in (4, 8):
@@ -51,12 +51,12 @@ def read_original_style(path: Path, dim: int, dim_from: str = "the release's com
     return array.reshape(dim).astype(np.float32)
 
 
-def convert_styles(folder: Path, encoder: str, workspace: Path) -> list[ConvertedStyle]:
-    """Write every released style file found in `folder` to `styles/<encoder id>/`.
+def convert_styles(folder: str | Location, encoder: str, workspace: str | Location) -> list[ConvertedStyle]:
+    """Write every released style file found in `folder` (on disk or on a store) to `styles/<encoder id>/`.
 
     The vectors must have the encoder's output dim when its model directory exists (they only mean
     something beside the combine-skip encoder they came from), else the release's 4800."""
-    folder, workspace = Path(folder), Path(workspace)
+    folder, workspace = location(folder), location(workspace)
     found = [file for file in ORIGINAL_STYLES if (folder / file).is_file()]
     if not found:
         raise FileNotFoundError(f"{folder} holds none of {', '.join(ORIGINAL_STYLES)}")
@@ -76,7 +76,8 @@ def convert_styles(folder: Path, encoder: str, workspace: Path) -> list[Converte
     converted = []
     for file, vector in vectors.items():
         name, description = ORIGINAL_STYLES[file]
-        source = file_fingerprint((folder / file).resolve())
+        released = folder / file
+        source = file_fingerprint(released if is_remote(released) else released.resolve())
         meta = {"source": "original release", "description": description, "original": source, "dim": dim,
                 "encoder": {"id": encoder_id, "files": encoder_files}, "count": None}
         path = write_style(workspace, encoder_id, name, vector, meta)

@@ -14,6 +14,7 @@ the same environment see the same store without any option travelling with the j
 import hashlib
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -147,13 +148,15 @@ def _listing(path: Location) -> list[dict]:
 def local_copy(path: Location) -> Path:
     """A local copy of a stored file or folder (a model, an index), made once per version: the cache key
     is the URL plus every object's size and ETag, so an updated model is fetched again and an unchanged one
-    never is. Memory-mapped readers (FAISS) and torch need a local file; on disk `path` is returned as is."""
+    never is. Memory-mapped readers (FAISS) and torch need a local file; on disk `path` is returned as is.
+
+    The copy is `CACHE/store/KEY/PROTOCOL/BUCKET/...`: it keeps the stored name, and a worker on another
+    machine handed the path can tell which object it copies (`on_this_machine`)."""
     if not is_remote(path):
         return path
     listing = _listing(path)
     key = hashlib.sha256(json.dumps([str(path), listing]).encode()).hexdigest()[:20]
-    name = path.name or "root"
-    copy = cache_root() / "store" / f"{key}-{name}"
+    copy = cache_root() / "store" / key / path.protocol / path.path.strip("/")
     if copy.exists():
         return copy
     staging = copy.with_name(f".tmp-{os.getpid()}-{copy.name}")
@@ -173,12 +176,25 @@ def local_copy(path: Location) -> Path:
     return copy
 
 
+_COPY = re.compile(r"/store/([0-9a-f]{20})/([a-z][a-z0-9+.-]*)/(.+)$")
+
+
+def on_this_machine(path: str | os.PathLike) -> Path:
+    """A model path a driver handed to a worker, usable here: itself when it exists on this machine; a
+    local copy of a stored model that the driver made (and another machine lacks) is copied here too."""
+    path = Path(path)
+    match = None if path.exists() else _COPY.search(path.as_posix())
+    if match is None:
+        return path
+    key, protocol, rest = match.groups()
+    copy = local_copy(location(f"{protocol}://{rest}"))
+    if copy.parts[-len(Path(rest).parts) - 2] != key:
+        raise FileNotFoundError(f"{protocol}://{rest} changed on the store after this run started ({path} was "
+                                "copied from an older version): rerun to use the new one")
+    return copy
+
+
 def stored_name(path: Location) -> str:
-    """The name `path` stands for: a local copy made by `local_copy` goes by the name of the stored file or
-    folder it copies (its own name starts with the version key), so a model keeps its id wherever it is read."""
-    copies = os.path.realpath(cache_root() / "store")
-    if not is_remote(path) and os.path.realpath(os.path.dirname(os.path.abspath(path))) == copies:
-        key, _, name = path.name.partition("-")
-        if name and len(key) == 20 and all(char in "0123456789abcdef" for char in key):
-            return name
+    """The name `path` stands for: a local copy made by `local_copy` keeps the name of the stored file or
+    folder it copies, so a model keeps its id wherever it is read."""
     return path.name

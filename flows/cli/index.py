@@ -1,9 +1,8 @@
 """`storyteller index` and `storyteller retrieve`."""
 
 import argparse
-from pathlib import Path
 
-from flows.cli.parser import add_dry_run, later, runs_beam
+from flows.cli.parser import add_dry_run, later, runs_beam, workspace_location
 from flows.cli.report import print_stage, table
 
 
@@ -18,9 +17,9 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
 def _add_index_options(p: argparse.ArgumentParser) -> None:
     from pipelines.index import build as index
 
-    p.add_argument("--vse", required=True, help="VSE model directory, or its id under WS/models")
+    p.add_argument("--vse", required=True, help="VSE model folder (a path or a URL), or its id under WS/models")
     p.add_argument("--corpus", required=True, help="caption corpus name(s), comma-separated")
-    p.add_argument("--workspace", type=Path, required=True, help="root folder of all artifacts")
+    p.add_argument("--workspace", required=True, help="root folder of all artifacts")
     p.add_argument("--name", help="index name: output goes to index/VSE/NAME (default: corpora joined by '+')")
     defaults = index.IndexParams()
     p.add_argument("--exact-max", type=int, default=defaults.exact_max,
@@ -71,12 +70,15 @@ def _add_retrieve_options(p: argparse.ArgumentParser) -> None:
     from model.cnn.registry import IMAGE_MODELS
     from pipelines.index import retrieve
 
-    p.add_argument("--index", required=True, help="index folder, or its name under WS/index/VSE/")
+    p.add_argument("--index", required=True,
+                   help="index folder (a path, or a URL such as s3://bucket/ws/index/VSE/NAME), or its name under "
+                        "WS/index/VSE/")
     p.add_argument("--images", required=True,
                    help="an image, a folder of images, a glob, or a text file listing image paths")
     p.add_argument("--k", type=int, default=retrieve.RetrieveParams.k, help="captions per image")
-    p.add_argument("--out", type=Path, required=True, help="output Parquet file")
-    p.add_argument("--workspace", type=Path, help="root folder of all artifacts (to find --index by name)")
+    p.add_argument("--out", type=workspace_location, required=True,
+                   help="output Parquet file, on disk or on an object store (s3://bucket/found.parquet)")
+    p.add_argument("--workspace", help="root folder of all artifacts (to find --index by name)")
     p.add_argument("--cnn", choices=sorted(IMAGE_MODELS),
                    help="image CNN (default: the one the index's VSE was trained on)")
     p.add_argument("--weights", help="CNN state dict (default: the CNN's packaged weights)")

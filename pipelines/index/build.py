@@ -8,7 +8,9 @@
                                                  measured recall@10, timings
 
 Embedding reuses the encode job, so it is sharded, resumable and on the GPU when there is one; the
-index is rebuilt only when a vector folder or a parameter changed.
+index is rebuilt only when a vector folder or a parameter changed. On a workspace on an object store the
+index file is written to a local temporary and uploaded in one call, the id map in one PUT, `_meta.json`
+last: a reader that finds `_meta.json` finds both whole.
 
 Near-duplicate captions are merged, so a search never returns the same caption twice: Multi30k repeats
 Flickr8k captions word for word, differing only in case, spacing and punctuation ("A dog runs ." and
@@ -18,18 +20,17 @@ Flickr8k captions word for word, differing only in case, spacing and punctuation
 import re
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from data_schemas import CAPTIONS
 from data_schemas import index as ix
 from data_schemas import text as col
 from data_schemas.atomic import atomic_path
 from data_schemas.shards import shard_paths, write_table_atomic
+from data_schemas.storage import Location, location, read_parquet
 from data_schemas.vectors import VECTOR, vector_matrix
 from data_schemas.workspace import Workspace
 from model.families import VSE, model_family
@@ -82,7 +83,7 @@ class Collected:
 
 @dataclass(frozen=True)
 class IndexReport:
-    folder: Path
+    folder: Location
     start: StageStart
     captions: int
     meta: dict
@@ -90,7 +91,7 @@ class IndexReport:
     dry_run: bool = False  # a plan only: nothing was embedded, built or written
 
 
-def index_folder(workspace: Path, vse_id: str, name: str) -> Path:
+def index_folder(workspace: str | Location, vse_id: str, name: str) -> Location:
     return Workspace(workspace).index(vse_id, name)
 
 
@@ -111,13 +112,13 @@ def first_of_each_key(texts: list[str], seen: set[str]) -> np.ndarray:
     return np.array(kept, dtype=np.int64)
 
 
-def _shard_id_map(corpus: str, corpus_shard: Path, vector_shard: Path, first_id: int,
+def _shard_id_map(corpus: str, corpus_shard: Location, vector_shard: Location, first_id: int,
                   seen: set[str] | None) -> tuple[pa.Table, np.ndarray, int]:
     """The id map rows and vectors of one shard, less captions whose duplicate key is in `seen` (when
     merging), and the number of captions read. The vector shard keeps the corpus shard's rows in order,
     less the rejected ones, so a filter on ids lines them up (checked, not assumed)."""
-    vectors = pq.read_table(vector_shard, columns=[col.ID, VECTOR])
-    captions = pq.read_table(corpus_shard, columns=[col.ID, col.IMAGE_ID, col.TEXT], schema=CAPTIONS)
+    vectors = read_parquet(vector_shard, columns=[col.ID, VECTOR])
+    captions = read_parquet(corpus_shard, columns=[col.ID, col.IMAGE_ID, col.TEXT], schema=CAPTIONS)
     kept = captions.filter(pc.is_in(captions.column(col.ID), value_set=vectors.column(col.ID)))
     if not kept.column(col.ID).equals(vectors.column(col.ID)):
         raise ValueError(f"{vector_shard} does not hold the captions of {corpus_shard} in order; "
@@ -140,7 +141,7 @@ def _shard_id_map(corpus: str, corpus_shard: Path, vector_shard: Path, first_id:
     return id_map, vector_matrix(vectors)[rows], read
 
 
-def collect_captions(workspace: Path, vse_id: str, corpora: list[str], merge_duplicates: bool) -> Collected:
+def collect_captions(workspace: str | Location, vse_id: str, corpora: list[str], merge_duplicates: bool) -> Collected:
     """The embedded captions of the corpora in corpus, shard and row order, FAISS ids 0..N-1; with
     `merge_duplicates`, only the first caption of each duplicate key."""
     maps, matrices, next_id, read = [], [], 0, 0
@@ -159,16 +160,16 @@ def collect_captions(workspace: Path, vse_id: str, corpora: list[str], merge_dup
     return Collected(np.concatenate(matrices), pa.concat_tables(maps), read)
 
 
-def _write_index_atomic(index, path: Path) -> None:
+def _write_index_atomic(index, path: Location) -> None:
     with atomic_path(path) as temp:
         write_index(index, temp)
 
 
-def run(vse: str | Path, corpora: list[str], workspace: Path, params: IndexParams | None = None,
+def run(vse: str | Location, corpora: list[str], workspace: str | Location, params: IndexParams | None = None,
         name: str | None = None, device: str = "auto", beam_args: list[str] | None = None) -> IndexReport:
     """Embed the corpora's captions with the VSE and index them under index/<vse>/<name>."""
     params = params or IndexParams()
-    workspace = Path(workspace)
+    workspace = location(workspace)
     vse_dir = Workspace(workspace).resolve_model(vse, "vse")
     if model_family(vse_dir) != VSE:
         raise ValueError(f"--vse {vse}: {vse_dir} is not a visual-semantic embedding model directory")

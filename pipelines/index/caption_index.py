@@ -1,15 +1,20 @@
 """A built caption index, loaded for queries: the memory-mapped FAISS index, its id map, and the
-way from a FAISS id back to the caption's text and to its vectors under any text model."""
+way from a FAISS id back to the caption's text and to its vectors under any text model.
 
-from pathlib import Path
+An index on an object store is read from a local copy of each of its two files, made once per version
+(`data_schemas.storage.local_copy`: the key is the URL and the object's ETag), since FAISS maps local
+files only; a rebuilt index has new ETags and is fetched again. The copies are per file, not of the whole
+folder, so the skip-thought matrices that `caption_vectors` adds beside an index neither travel with it
+nor make its copy stale.
+"""
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from data_schemas import index as ix
 from data_schemas import read_table
+from data_schemas.storage import Location, is_remote, local_copy, location, read_parquet
 from data_schemas.vectors import ID, VECTOR, vector_matrix
 from data_schemas.workspace import Workspace, check_name
 from pipelines.core.manifest import read_meta
@@ -17,10 +22,15 @@ from pipelines.index.build import ID_MAP_FILE, INDEX_FILE
 from pipelines.index.faiss_index import read_index
 
 
-def find_index(workspace: Path, name: str | Path) -> Path:
-    """An index given as its folder, or by name under `<workspace>/index/<vse>/`."""
-    if (Path(name) / INDEX_FILE).is_file():
-        return Path(name)
+def find_index(workspace: str | Location, name: str | Location) -> Location:
+    """An index given as its folder (a path, or a URL on an object store), or by name under
+    `<workspace>/index/<vse>/` (a workspace on disk or on a store)."""
+    given = location(name)
+    if (given / INDEX_FILE).is_file():
+        return given
+    if is_remote(given):
+        raise FileNotFoundError(f"--index {name}: no {INDEX_FILE} there: give an index folder made by "
+                                "`storyteller index`, or an index name with --workspace")
     root = Workspace(workspace).index_root()
     found = sorted(p.parent for p in root.glob(f"*/{check_name('index', str(name))}/{INDEX_FILE}"))
     if len(found) == 1:
@@ -34,12 +44,17 @@ def find_index(workspace: Path, name: str | Path) -> Path:
 class CaptionIndex:
     """Search by joint-space vectors; FAISS ids are rows of the id map."""
 
-    def __init__(self, folder: str | Path):
-        self.folder = Path(folder)
+    def __init__(self, folder: str | Location):
+        self.folder = location(folder)
         self.meta = read_meta(self.folder)
         kind, nprobe = self.meta["index"]["kind"], self.meta["index"]["nprobe"]
-        self.index = read_index(self.folder / INDEX_FILE, kind, nprobe)
-        self.id_map = read_table(self.folder / ID_MAP_FILE, ix.INDEX_CAPTIONS)
+        self.index = read_index(local_copy(self.folder / INDEX_FILE), kind, nprobe)
+        self.id_map = read_table(local_copy(self.folder / ID_MAP_FILE), ix.INDEX_CAPTIONS)
+        if not self.index.ntotal == self.id_map.num_rows == self.meta["captions"]:
+            raise ValueError(f"{self.folder}: its index ({self.index.ntotal:,} vectors), id map "
+                             f"({self.id_map.num_rows:,} rows) and _meta.json ({self.meta['captions']:,} captions) "
+                             "disagree (rebuilt while it was read?): load it again, or rebuild it with "
+                             "`storyteller index`")
 
     @property
     def vse(self) -> str:
@@ -57,7 +72,7 @@ class CaptionIndex:
     def captions(self, ids: np.ndarray) -> pa.Table:
         return self.id_map.take(pa.array(np.asarray(ids, dtype=np.int64).reshape(-1)))
 
-    def caption_vectors(self, workspace: Path, model: str, ids: np.ndarray) -> np.ndarray:
+    def caption_vectors(self, workspace: str | Location, model: str, ids: np.ndarray) -> np.ndarray:
         """The captions' vectors under a text model (e.g. a skip-thought encoder) from its vector
         shards `vectors/<model>/<corpus>/captions/<shard>`; each shard is read once, ids checked."""
         wanted = self.captions(ids)
@@ -72,7 +87,7 @@ class CaptionIndex:
             selected = np.flatnonzero(pc.and_(pc.equal(wanted.column(ix.CORPUS), corpus),
                                               pc.equal(wanted.column(ix.SHARD), shard)).to_numpy(zero_copy_only=False))
             rows = wanted.column(ix.ROW).to_numpy()[selected]
-            table = pq.read_table(path, columns=[ID, VECTOR]).take(pa.array(rows))
+            table = read_parquet(path, columns=[ID, VECTOR]).take(pa.array(rows))
             expected = wanted.column(ix.CAPTION_ID).take(pa.array(selected))
             if not table.column(ID).equals(expected):
                 raise ValueError(f"{path} does not line up with the index's id map: re-encode {corpus} with {model}")

@@ -8,6 +8,9 @@ memory-mapped by every worker, makes the lookup a fancy index: `vectors[ids].mea
 
     index/<vse>/<name>/skipthought/<encoder>.npy    (N, D) float32, row = FAISS id
                                       <encoder>.json   the encode keys it was built from
+
+Beside an index on an object store, the matrix is built in a local temporary and uploaded in one call,
+its `.json` after it; readers map a local copy made once per version (`data_schemas.storage.local_copy`).
 """
 
 import json
@@ -16,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from data_schemas import index as ix
 from data_schemas.atomic import atomic_path, write_json_atomic
+from data_schemas.storage import Location, local_copy, location, read_parquet
 from data_schemas.vectors import ID, VECTOR, vector_matrix
 from data_schemas.workspace import Workspace
 from pipelines import encode
@@ -34,23 +37,23 @@ LOG = logger("index")
 FOLDER = "skipthought"
 
 
-def cache_paths(index_folder: Path, encoder_id: str) -> tuple[Path, Path]:
-    folder = Path(index_folder) / FOLDER
+def cache_paths(index_folder: str | Location, encoder_id: str) -> tuple[Location, Location]:
+    folder = location(index_folder) / FOLDER
     return folder / f"{encoder_id}.npy", folder / f"{encoder_id}.json"
 
 
-def encode_captions(index: CaptionIndex, encoder_dir: Path, workspace: Path, device: str,
+def encode_captions(index: CaptionIndex, encoder_dir: Path, workspace: str | Location, device: str,
                     beam_args: list[str]) -> list:
     """Run the encode job over every corpus of the index (a no-op for corpora already encoded)."""
     params = encode.EncodeParams(str(encoder_dir), device=device)
     return [encode.run(params, corpus, "captions", workspace, beam_args) for corpus in index.meta["corpora"]]
 
 
-def _vector_folder(workspace: Path, encoder_id: str, corpus: str) -> Path:
+def _vector_folder(workspace: str | Location, encoder_id: str, corpus: str) -> Location:
     return Workspace(workspace).vectors(encoder_id, corpus, "captions")
 
 
-def _sources(index: CaptionIndex, workspace: Path, encoder_id: str) -> dict:
+def _sources(index: CaptionIndex, workspace: str | Location, encoder_id: str) -> dict:
     """What the cache is made of: the index's id map and the encode key of each corpus' vectors."""
     keys = {}
     for corpus in index.meta["corpora"]:
@@ -63,7 +66,7 @@ def _sources(index: CaptionIndex, workspace: Path, encoder_id: str) -> dict:
     return {"index_key": index.meta["key"], "captions": index.meta["captions"], "vectors_keys": keys}
 
 
-def _fill(index: CaptionIndex, workspace: Path, encoder_id: str, out: np.ndarray) -> None:
+def _fill(index: CaptionIndex, workspace: str | Location, encoder_id: str, out: np.ndarray) -> None:
     """Copy each vector shard's rows to their FAISS ids, checking caption ids line up."""
     id_map = index.id_map
     groups = id_map.group_by([ix.CORPUS, ix.SHARD]).aggregate([]).to_pylist()
@@ -75,7 +78,7 @@ def _fill(index: CaptionIndex, workspace: Path, encoder_id: str, out: np.ndarray
         path = _vector_folder(workspace, encoder_id, corpus) / shard
         faiss_ids = np.flatnonzero((corpus_col == corpus) & (shard_col == shard))
         rows = id_map.column(ix.ROW).to_numpy()[faiss_ids]
-        table = pq.read_table(path, columns=[ID, VECTOR]).take(pa.array(rows))
+        table = read_parquet(path, columns=[ID, VECTOR]).take(pa.array(rows))
         if not table.column(ID).equals(id_map.column(ix.CAPTION_ID).take(pa.array(faiss_ids))):
             raise ValueError(f"{path} does not line up with the index's id map: re-encode {corpus} with {encoder_id}")
         out[faiss_ids] = vector_matrix(table)
@@ -84,7 +87,8 @@ def _fill(index: CaptionIndex, workspace: Path, encoder_id: str, out: np.ndarray
             reported = time.monotonic()
 
 
-def caption_vectors(index: CaptionIndex, workspace: Path, encoder_id: str, dim: int) -> np.ndarray | None:
+def caption_vectors(index: CaptionIndex, workspace: str | Location, encoder_id: str,
+                    dim: int) -> np.ndarray | None:
     """The (N, dim) matrix of the index's caption vectors under `encoder_id`, memory-mapped; built
     (atomically) when missing or when the index or any corpus' vectors changed. Under a dry run, None
     where it would be built."""
@@ -96,7 +100,7 @@ def caption_vectors(index: CaptionIndex, workspace: Path, encoder_id: str, dim: 
             raise
         sources = None
     if sources and meta_path.is_file() and matrix_path.is_file() and json.loads(meta_path.read_text()) == sources:
-        return np.load(matrix_path, mmap_mode="r")
+        return np.load(local_copy(matrix_path), mmap_mode="r")
     if dry_run_enabled():
         print_plan("caption-vectors", f"would build {index.id_map.num_rows:,} x {dim}", [f"{matrix_path}"])
         return None
@@ -109,4 +113,4 @@ def caption_vectors(index: CaptionIndex, workspace: Path, encoder_id: str, dim: 
     write_json_atomic(meta_path, sources)
     LOG.info("[caption-vectors] %s: %s x %d in %.0fs", matrix_path, f"{index.id_map.num_rows:,}", dim,
              time.monotonic() - started)
-    return np.load(matrix_path, mmap_mode="r")
+    return np.load(local_copy(matrix_path), mmap_mode="r")

@@ -11,6 +11,7 @@ import math
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import faiss
 import numpy as np
@@ -221,16 +222,20 @@ def tune_and_measure(index: faiss.Index, vectors: np.ndarray, target: float, que
     return RecallCheck(0, chosen[1], len(query_ids), k, curve, ef_search=chosen[0])
 
 
-def write_index(index: faiss.Index, path) -> None:
-    """FAISS writes an HNSW graph's efSearch with it; an IVF probe count is set again on load."""
+def write_index(index: faiss.Index, path: Path) -> None:
+    """To a local file (for a store, `atomic_path`'s local temporary, uploaded in one call). FAISS writes an
+    HNSW graph's efSearch with it; an IVF probe count is set again on load."""
     faiss.write_index(index, str(path))
 
 
-def read_index(path, kind: str, nprobe: int = 0) -> faiss.Index:
-    """Memory-mapped: a 4 GB flat index costs no RAM until pages are touched, and workers on one
-    machine share the page cache. The flags are not bits to combine: IO_FLAG_MMAP is a whole code
-    word (it maps IVF lists), IO_FLAG_MMAP_IFC maps flat codes; OR-ing them breaks both."""
-    index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC if kind == FLAT else faiss.IO_FLAG_MMAP)
+def read_index(path: Path, kind: str, nprobe: int = 0) -> faiss.Index:
+    """Memory-mapped and read-only, from a local file (a stored index is read from its local copy,
+    `data_schemas.storage.local_copy`): a 4 GB flat index costs no RAM until pages are touched, and workers
+    on one machine share the page cache. IO_FLAG_MMAP is a whole code word (it maps IVF lists) and
+    IO_FLAG_MMAP_IFC maps flat codes and HNSW storage: OR-ing the two breaks both; READ_ONLY is a bit
+    apart from either."""
+    mmap = faiss.IO_FLAG_MMAP if kind == IVF else faiss.IO_FLAG_MMAP_IFC
+    index = faiss.read_index(str(path), mmap | faiss.IO_FLAG_READ_ONLY)
     if nprobe and faiss.try_extract_index_ivf(index) is not None:
         faiss.ParameterSpace().set_index_parameter(index, "nprobe", nprobe)
     return index

@@ -4,7 +4,8 @@ The VSE that embeds the images is the one whose caption vectors the index holds:
 the index was built from and checked against the weights' hash stored in the index's `_meta.json`,
 since images embedded by any other model would be compared with captions in a different space.
 Images are processed in chunks, with a progress line per chunk; an image that cannot be read is a
-reject row (`<out stem>.rejects.parquet`), and images in = images answered + images rejected.
+reject row (`<out stem>.rejects.parquet`), and images in = images answered + images rejected. The index,
+the workspace and `out` may be on an object store; the VSE is used from a local copy.
 """
 
 import time
@@ -18,6 +19,7 @@ from data_schemas import REJECTS
 from data_schemas import index as ix
 from data_schemas.rejects import reject_row
 from data_schemas.shards import write_table_atomic
+from data_schemas.storage import Location, local_copy, location
 from data_schemas.workspace import Workspace
 from model.cnn.registry import IMAGE_MODELS, image_model_spec
 from model.device import torch_device
@@ -45,7 +47,7 @@ class RetrieveParams:
 
 @dataclass(frozen=True)
 class RetrieveReport:
-    index: Path
+    index: Location
     vse: Path
     cnn: str
     images_in: int
@@ -55,20 +57,24 @@ class RetrieveReport:
     seconds: float
 
 
-def rejects_path(out: Path) -> Path:
+def rejects_path(out: Location) -> Location:
     return out.with_name(f"{out.stem}.rejects.parquet")
 
 
-def find_vse(index: CaptionIndex, workspace: Path | None) -> Path:
-    """The VSE model directory whose weights built the index (same file name and sha256), wherever it is now."""
+def find_vse(index: CaptionIndex, workspace: str | Location | None) -> Path:
+    """The VSE model directory whose weights built the index (same file name and sha256), wherever it is now;
+    a local copy when it is on an object store."""
     built_with = index.meta["vse_weights"]
-    candidates = [Path(built_with["path"]).parent]
+    weights_file = location(built_with["path"])
+    candidates = [weights_file.parent]
     if workspace is not None:
         candidates.append(Workspace(workspace).model(index.vse))
     for folder in candidates:
-        weights = folder / Path(built_with["path"]).name
-        if weights.is_file() and file_fingerprint(weights)["sha256"] == built_with["sha256"]:
-            return folder
+        if not (folder / weights_file.name).is_file():
+            continue
+        copy = local_copy(folder)
+        if file_fingerprint(copy / weights_file.name)["sha256"] == built_with["sha256"]:
+            return copy
     raise FileNotFoundError(f"the VSE model that built {index.folder} ({built_with['path']}, sha256 "
                             f"{built_with['sha256'][:12]}...) is not at {[str(c) for c in candidates]} or has changed "
                             f"since: rebuild the index with `storyteller index`")
@@ -107,8 +113,8 @@ def retrieval_rows(paths: list[str], scores: np.ndarray, ids: np.ndarray, index:
     }, schema=ix.RETRIEVALS)
 
 
-def run(index_name: str | Path, images: str | list[str], out: Path, workspace: Path | None = None,
-        params: RetrieveParams | None = None) -> RetrieveReport:
+def run(index_name: str | Location, images: str | list[str], out: str | Location,
+        workspace: str | Location | None = None, params: RetrieveParams | None = None) -> RetrieveReport:
     """Top-k captions of the index for every image of `images` (see `pipelines.features.list_images`)."""
     params = params or RetrieveParams()
     if params.k < 1:
@@ -116,8 +122,8 @@ def run(index_name: str | Path, images: str | list[str], out: Path, workspace: P
     if params.chunk_size < 1 or params.batch_size < 1:
         raise ValueError("--batch-size and the chunk size must be at least 1")
     started = time.monotonic()
-    out = Path(out)
-    folder = find_index(Path(workspace) if workspace else Path("."), index_name)
+    out = location(out)
+    folder = find_index(location(workspace) if workspace else Path("."), index_name)
     index = CaptionIndex(folder)
     vse_dir = find_vse(index, workspace)
     cnn = choose_cnn(vse_dir, params.cnn)

@@ -10,7 +10,7 @@ import pytest
 from data_schemas import CAPTIONS
 from data_schemas.atomic import atomic_path, write_json_atomic
 from data_schemas.shards import finished_shards, read_artifact, shard_paths, write_table_atomic
-from data_schemas.storage import is_remote, local_copy, location, read_parquet, remove_tree
+from data_schemas.storage import is_remote, local_copy, location, on_this_machine, read_parquet, remove_tree
 from data_schemas.workspace import Workspace
 from pipelines.core.manifest import META_FILE, RUN_FILE, keyed, stage_root
 from pipelines.corpus import captions
@@ -103,3 +103,16 @@ def test_a_corpus_job_on_a_stored_workspace_writes_what_it_writes_on_disk(s3_wor
     resumed = captions.run(caption_files, "caps", location(s3_workspace), params, IN_PROCESS)
     assert (resumed.start.value, resumed.shards_run, resumed.rows) == ("resume", 1, on_disk.rows)
     assert read_artifact(Workspace(s3_workspace).corpus_part("caps", "captions"), CAPTIONS).equals(disk_rows)
+
+
+def test_a_worker_without_the_drivers_copy_makes_its_own(s3_workspace, monkeypatch, tmp_path):
+    model = location(s3_workspace) / "models" / "m"
+    (model / "config.json").write_text("{}")
+    monkeypatch.setenv("STORYTELLER_CACHE", str(tmp_path / "driver"))
+    driver_copy = local_copy(model)
+    assert driver_copy.name == "m"
+    monkeypatch.setenv("STORYTELLER_CACHE", str(tmp_path / "worker"))  # another machine: another cache
+    remove_tree(driver_copy)
+    here = on_this_machine(str(driver_copy))
+    assert here.is_relative_to(tmp_path / "worker") and (here / "config.json").read_text() == "{}"
+    assert on_this_machine(here) == here

@@ -31,6 +31,7 @@ from data_schemas.storage import (
     is_remote,
     local_copy,
     location,
+    on_this_machine,
     parquet_schema,
     read_parquet,
     remove_tree,
@@ -88,9 +89,10 @@ def encode_packed(batch: Sequence[torch.Tensor], model: torch.nn.Module, device:
 
 
 def model_factory(model_dir: str, threads: int) -> torch.nn.Module:
+    """On a worker: a stored model the driver copied into its cache is copied into this machine's too."""
     if threads > 0:
         torch.set_num_threads(threads)
-    return text_model_for_inference(model_dir)
+    return text_model_for_inference(on_this_machine(model_dir))
 
 
 class TextModelHandler(PytorchModelHandlerTensor):
@@ -98,7 +100,7 @@ class TextModelHandler(PytorchModelHandlerTensor):
     when present, names and shapes checked, instead of a bare torch.load of the state dict path."""
 
     def load_model(self) -> torch.nn.Module:
-        model = load_weights(self._model_class(**self._model_params), self._model_params["model_dir"])
+        model = load_weights(self._model_class(**self._model_params), on_this_machine(self._model_params["model_dir"]))
         model.requires_grad_(False)
         return model.to(self._device).eval()
 
@@ -120,8 +122,9 @@ class ReadAndBatch(beam.DoFn):
         self.params, self.kind = params, kind
 
     def setup(self) -> None:
-        self.vocab = read_vocabulary(Path(self.params.model_dir))
-        append_eos = text_model_spec(self.params.model_dir).append_eos
+        model_dir = on_this_machine(self.params.model_dir)
+        self.vocab = read_vocabulary(model_dir)
+        append_eos = text_model_spec(model_dir).append_eos
         if append_eos and self.vocab.eos is None:
             raise ValueError(f"{self.params.model_dir}: the model appends <eos> but vocab.txt has no <eos> line")
         self.eos = self.vocab.eos if append_eos else None

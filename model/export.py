@@ -13,13 +13,13 @@ weights rounded to 11 significant bits.
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.torch import save_file
 
 from data_schemas.atomic import atomic_path
+from data_schemas.storage import Location, local_copy, location
 from model.folder_check import check_model_dir
 from model.training.loop import CHECKPOINT
 from model.weights_file import CONFIG_FILE, SAFETENSORS_FILE, WEIGHTS_FILE, read_state_dict, weights_path
@@ -29,9 +29,12 @@ EXPORT_NOTE = "export.json"
 TABLES = "*_table.npy"  # skip-thought word tables (model/skipthought/files.py)
 
 
-def export_model(model_dir: str | Path, out: str | Path, fp16: bool = True) -> dict[str, int]:
-    """Copy MODEL_DIR to OUT (a new folder, written beside it and renamed into place); returns bytes per file."""
-    source, out = Path(model_dir), Path(out)
+def export_model(model_dir: str | Location, out: str | Location, fp16: bool = True) -> dict[str, int]:
+    """Copy MODEL_DIR to OUT (a new folder, written beside it and renamed into place, or uploaded to a store
+    file by file, config.json last); returns bytes per file. A MODEL_DIR on a store is read from its local
+    copy."""
+    named, out = location(model_dir), location(out)
+    source = local_copy(named) if (named / CONFIG_FILE).is_file() else named
     if not (source / CONFIG_FILE).is_file() or not weights_path(source).is_file():
         raise FileNotFoundError(f"{source}: no {CONFIG_FILE} and {WEIGHTS_FILE}; is it a finished model folder?")
     if out.exists():
@@ -54,7 +57,7 @@ def export_model(model_dir: str | Path, out: str | Path, fp16: bool = True) -> d
                     np.save(table, np.asarray(half_table, dtype=np.float16))
         torch.save(state, staging / WEIGHTS_FILE)
         save_file(state, staging / SAFETENSORS_FILE)
-        note = {"exported_from": str(source), "weights_dtype": "float16" if fp16 else "as trained",
+        note = {"exported_from": str(named), "weights_dtype": "float16" if fp16 else "as trained",
                 "left_out": [name for name in LEFT_OUT if (source / name).exists()]}
         (staging / EXPORT_NOTE).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
-    return {path.name: path.stat().st_size for path in sorted(out.iterdir())}
+    return {path.name: path.stat().st_size for path in sorted(out.iterdir(), key=lambda path: path.name)}

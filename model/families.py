@@ -9,6 +9,7 @@ import typing
 from pathlib import Path
 
 from data_schemas.atomic import write_text_atomic
+from data_schemas.storage import Location, location
 from model.weights_file import CONFIG_FILE
 
 # config.json key naming the model family; skip-thought directories written before it existed lack it.
@@ -20,9 +21,10 @@ _TYPES = {int: ((int,), "an integer"), float: ((int, float), "a number"), bool: 
           str: ((str,), "a string"), list: ((list,), "a list"), dict: ((dict,), "an object")}
 
 
-def read_config_json(model_dir: str | Path, label: str = "") -> dict:
-    """config.json's JSON object; a missing file, text that is not JSON or not an object fails naming it."""
-    path = Path(model_dir) / CONFIG_FILE
+def read_config_json(model_dir: str | Location, label: str = "") -> dict:
+    """config.json's JSON object (a folder on disk or on a store); a missing file, text that is not JSON or
+    not an object fails naming it."""
+    path = location(model_dir) / CONFIG_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: {model_dir} is not a {label + ' ' if label else ''}model "
                                 "directory")
@@ -61,21 +63,21 @@ def build_config(cls: type[C], fields: dict, source: Path | str) -> C:
         raise ValueError(f"{source}: {error}") from None
 
 
-def read_family_config(model_dir: str | Path, family: str, label: str, hint: str = "") -> dict:
+def read_family_config(model_dir: str | Location, family: str, label: str, hint: str = "") -> dict:
     """config.json's fields without the family key, after checking the family: a wrong folder (an
     encoder passed as decoder) fails here, naming it, not deep in a load_state_dict."""
     fields = read_config_json(model_dir, label)
     found = fields.pop(FAMILY_KEY, None)
     if found != family:
-        raise ValueError(f"{Path(model_dir) / CONFIG_FILE} says family {found!r}, not {family!r}: {model_dir} is not "
-                         f"a {label} model directory{hint}")
+        raise ValueError(f"{location(model_dir) / CONFIG_FILE} says family {found!r}, not {family!r}: {model_dir} is "
+                         f"not a {label} model directory{hint}")
     return fields
 
 
-def write_family_config(model_dir: str | Path, family: str, fields: dict) -> None:
-    """config.json with the family key, written atomically."""
-    write_text_atomic(Path(model_dir) / CONFIG_FILE, json.dumps({FAMILY_KEY: family, **fields}, indent=2) + "\n")
+def write_family_config(model_dir: str | Location, family: str, fields: dict) -> None:
+    """config.json with the family key, written atomically (one upload on a store)."""
+    write_text_atomic(location(model_dir) / CONFIG_FILE, json.dumps({FAMILY_KEY: family, **fields}, indent=2) + "\n")
 
 
-def model_family(model_dir: str | Path) -> str:
+def model_family(model_dir: str | Location) -> str:
     return read_config_json(model_dir).get(FAMILY_KEY, SKIPTHOUGHT)

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from data_schemas import CAPTIONS, PASSAGES, SENTENCES
 from data_schemas import text as col
 from data_schemas.features import IMAGE_ID, features_schema
 from data_schemas.shards import read_artifact, shard_paths
+from data_schemas.storage import Location, location, parquet_schema, read_parquet
 from data_schemas.vectors import VECTOR, vector_matrix
 from data_schemas.workspace import Workspace
 from model.cnn.registry import DEFAULT_CNN
@@ -44,17 +44,17 @@ def read_captions(workspace: Workspace, corpus: str) -> pa.Table:
     return read_artifact(workspace.corpus_part(corpus, "captions"), CAPTIONS, columns=[col.IMAGE_ID, col.TOKENS])
 
 
-def read_features(folder: Path) -> pa.Table:
+def read_features(folder: Location) -> pa.Table:
     """Image features of any dimension (the schema's vector size is read from the first shard)."""
     paths = shard_paths(folder)
     if not paths:
         raise FileNotFoundError(f"{folder} holds no part-*.parquet shards: run `storyteller features` first")
-    schema = pq.read_schema(paths[0])
+    schema = parquet_schema(paths[0])
     dim = schema.field(VECTOR).type.list_size if VECTOR in schema.names else 0
     return read_artifact(folder, features_schema(dim), columns=[IMAGE_ID, VECTOR])
 
 
-def join_shard(passages: pa.Table, vectors: pa.Table, vector_shard: Path) -> pa.Table:
+def join_shard(passages: pa.Table, vectors: pa.Table, vector_shard: Location) -> pa.Table:
     """The passages that have vectors: the encode stage keeps a shard's rows in order less the
     rejected ones (texts without tokens), so a filter on ids lines them up (checked, not assumed)."""
     kept = passages.filter(pc.is_in(passages.column(col.ID), value_set=vectors.column(col.ID)))
@@ -64,7 +64,7 @@ def join_shard(passages: pa.Table, vectors: pa.Table, vector_shard: Path) -> pa.
     return kept
 
 
-def read_passages(workspace: Workspace, corpora: list[str], encoder_id: str, encoder_dir: Path) -> PassageData:
+def read_passages(workspace: Workspace, corpora: list[str], encoder_id: str, encoder_dir: Location) -> PassageData:
     """Passages of `corpora` joined to their vectors under `vectors/<encoder_id>/`; `encoder_dir`
     only names the model in the `storyteller encode` command an error asks for."""
     tables, matrices, counts, files = [], [], {"passages_in": 0, "passages_without_vectors": 0}, {}
@@ -78,7 +78,7 @@ def read_passages(workspace: Workspace, corpora: list[str], encoder_id: str, enc
             raise FileNotFoundError(f"{corpus_dir} holds no passage shards: build corpus {corpus!r} with "
                                     f"`storyteller corpus novels` first")
         try:
-            files[corpus] = {Path(f["path"]).name: f["sha256"] for f in read_meta(vectors_dir)["params"]["model"]}
+            files[corpus] = {location(f["path"]).name: f["sha256"] for f in read_meta(vectors_dir)["params"]["model"]}
         except FileNotFoundError:
             raise FileNotFoundError(f"{vectors_dir} holds no finished skip-thought vectors of {corpus!r}: run "
                                     f"`{command}` first") from None
@@ -87,8 +87,8 @@ def read_passages(workspace: Workspace, corpora: list[str], encoder_id: str, enc
             if not vector_shard.is_file():
                 raise FileNotFoundError(f"{vector_shard} is missing (was the corpus rebuilt since it was encoded?): "
                                         f"run `{command}`")
-            passages = pq.read_table(corpus_shard, columns=[col.ID, col.BOOK_ID, col.TOKENS], schema=PASSAGES)
-            vectors = pq.read_table(vector_shard, columns=[col.ID, VECTOR])
+            passages = read_parquet(corpus_shard, columns=[col.ID, col.BOOK_ID, col.TOKENS], schema=PASSAGES)
+            vectors = read_parquet(vector_shard, columns=[col.ID, VECTOR])
             tables.append(join_shard(passages, vectors, vector_shard))
             matrices.append(vector_matrix(vectors))
             counts["passages_in"] += passages.num_rows
@@ -104,12 +104,12 @@ def read_passages(workspace: Workspace, corpora: list[str], encoder_id: str, enc
 @dataclass(frozen=True)
 class Trained:
     name: str  # the model id: its folder under models/
-    model_dir: Path
+    model_dir: Location  # on disk or on the workspace's store
     metrics: dict  # as the trainer wrote them to metrics.json
     dry_run: bool = False  # a plan only: nothing was trained or written, metrics are empty
 
 
-def _planned(what: str, name: str, model_dir: Path, source: str) -> Trained:
+def _planned(what: str, name: str, model_dir: Location, source: str) -> Trained:
     """The dry run of a trainer: which model folder it would write, from what; a trainer always trains."""
     state = "would be replaced" if model_dir.exists() else "would be created"
     print_plan(f"{what} {name}", f"would train on {source}", [f"{model_dir} {state}"])
@@ -127,7 +127,7 @@ def word_vectors(workspace: Workspace, ref: str) -> WordVectors | None:
     return read_word_vectors(workspace.resolve_model(ref, "word-vectors")) if ref else None
 
 
-def train_encoder_in_workspace(workspace: Path, corpora: list[str], recipe: EncoderRecipe, name: str | None = None,
+def train_encoder_in_workspace(workspace: Location, corpora: list[str], recipe: EncoderRecipe, name: str | None = None,
                                beam_args: list[str] | None = None) -> Trained:
     """A uni-skip encoder on the corpora's sentences, with a vocabulary of `recipe.vocab_size` words (the
     vocab Beam job), to models/NAME (default: skipthought-uni-CORPORA)."""
@@ -137,7 +137,7 @@ def train_encoder_in_workspace(workspace: Path, corpora: list[str], recipe: Enco
     report = vocab.run(corpora, recipe.vocab_size, ws.root, beam_args=beam_args or [])
     if dry_run_enabled():
         return _planned("train encoder", name, model_dir, f"the sentences of {', '.join(corpora)}")
-    table = pq.read_table(report.path)
+    table = read_parquet(report.path)
     words = table.column(col.WORD).to_pylist()
     provenance = {"trained_on": corpora, "vocab": str(report.path), "vocab_size": len(words)}
     metrics = train_encoder(read_sentences(ws, corpora), words, model_dir, recipe, provenance,
@@ -145,7 +145,7 @@ def train_encoder_in_workspace(workspace: Path, corpora: list[str], recipe: Enco
     return Trained(name, model_dir, metrics)
 
 
-def train_vse_in_workspace(workspace: Path, features: str, captions: str, recipe: VSERecipe, cnn: str = DEFAULT_CNN,
+def train_vse_in_workspace(workspace: Location, features: str, captions: str, recipe: VSERecipe, cnn: str = DEFAULT_CNN,
                            name: str | None = None) -> Trained:
     """A visual-semantic embedding on the CNN features of image dataset `features` and the caption corpus
     `captions`, to models/NAME (default: vse-CAPTIONS)."""
@@ -162,7 +162,7 @@ def train_vse_in_workspace(workspace: Path, features: str, captions: str, recipe
     return Trained(name, model_dir, metrics)
 
 
-def train_decoder_in_workspace(workspace: Path, corpora: list[str], encoder: str, recipe: DecoderRecipe,
+def train_decoder_in_workspace(workspace: Location, corpora: list[str], encoder: str, recipe: DecoderRecipe,
                                name: str | None = None) -> Trained:
     """A story decoder on the corpora's passages and their vectors by `encoder` (a model id or folder;
     run `storyteller encode` first), to models/NAME (default: decoder-CORPORA)."""
@@ -234,7 +234,7 @@ def read_token_lists(workspace: Workspace, corpora: list[str], exclude_split: st
     return TokenLists(lists, counts, inputs)
 
 
-def train_words_in_workspace(workspace: Path, corpora: list[str], recipe: WordsRecipe, name: str | None = None,
+def train_words_in_workspace(workspace: Location, corpora: list[str], recipe: WordsRecipe, name: str | None = None,
                              exclude_split: str | None = None) -> Trained:
     """Word vectors (word2vec) over the corpora's sentences and captions, to models/NAME (default:
     words-CORPORA). `exclude_split` leaves a caption split out (see `read_token_lists`)."""
@@ -253,7 +253,7 @@ def train_words_in_workspace(workspace: Path, corpora: list[str], recipe: WordsR
     return Trained(name, model_dir, metrics)
 
 
-def build_zero_shot_in_workspace(workspace: Path, words: str, captions: list[str], labels: Path,
+def build_zero_shot_in_workspace(workspace: Location, words: str, captions: list[str], labels: Path,
                                  cnn: str = DEFAULT_CNN, cnn_weights: str | None = None, top_classes: int = 10,
                                  name: str | None = None) -> Trained:
     """The zero-shot joint space (model/vse/zero_shot.py) of a words model and a CNN's classifier, to
@@ -272,7 +272,7 @@ def build_zero_shot_in_workspace(workspace: Path, words: str, captions: list[str
                                      "classes": model.config.n_classes, "words": len(vocabulary)})
 
 
-def fuse_in_workspace(workspace: Path, vse: str, zero_shot: str, weight: float, name: str | None = None) -> Trained:
+def fuse_in_workspace(workspace: Location, vse: str, zero_shot: str, weight: float, name: str | None = None) -> Trained:
     """VSE at weight w and the zero-shot space at 1 - w as one model, to models/NAME (default: fused-VSE)."""
     ws = Workspace(workspace)
     first, second = ws.resolve_model(vse, "vse"), ws.resolve_model(zero_shot, "vse")

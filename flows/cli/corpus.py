@@ -3,9 +3,8 @@
 import argparse
 from pathlib import Path
 
-from flows.cli.parser import add_dry_run, runs_beam
+from flows.cli.parser import add_dry_run, later, runs_beam
 from flows.cli.report import print_stage, table
-from pipelines.corpus.caption_formats import FORMATS
 
 
 def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersAction,
@@ -35,7 +34,9 @@ def _stage(parser: argparse.ArgumentParser) -> None:
 
 def _add_novels(sub: argparse._SubParsersAction, epilog: str) -> None:
     p = sub.add_parser("novels", help="novels (.txt/.txt.gz) to sentences and passages", epilog=epilog)
-    p.add_argument("--input", required=True, help="file, folder or glob of .txt/.txt.gz novels")
+    p.add_argument("--input", required=True,
+                   help="file, folder or glob of .txt/.txt.gz novels, on disk or on an object store "
+                        "(s3://bucket/books/*.txt.gz)")
     p.add_argument("--name", required=True, help="corpus name: output goes to corpora/NAME/")
     _workspace(p)
     p.add_argument("--min-passage-tokens", type=int, default=100, help="a passage closes once it has this many tokens")
@@ -53,20 +54,30 @@ def _add_novels(sub: argparse._SubParsersAction, epilog: str) -> None:
 
 def _add_captions(sub: argparse._SubParsersAction, epilog: str) -> None:
     p = sub.add_parser("captions", help="caption files to tokenised captions", epilog=epilog)
-    p.add_argument("--input", required=True, help="caption file or glob (one shard per file)")
+    later(p, _captions_options)
+    runs_beam(p)
+    p.set_defaults(run=_run_captions)
+
+
+def _captions_options(p: argparse.ArgumentParser) -> None:
+    from pipelines.corpus.caption_formats import FORMATS  # it imports pyarrow and fsspec: not at startup
+
+    p.add_argument("--input", required=True,
+                   help="caption file or glob, on disk or on an object store (s3://bucket/captions/*.json); one "
+                        "shard per file")
     p.add_argument("--format", required=True, choices=FORMATS,
                    help="the caption file's layout: the COCO, Flickr8k or Multi30k release's, or csv/jsonl with "
                         "the columns below")
     p.add_argument("--name", required=True, help="corpus name: output goes to corpora/NAME/captions")
     _workspace(p)
     p.add_argument("--split", help="split name for every caption (default: from the source where it says)")
-    p.add_argument("--image-splits", help="multi30k: image list file (default: found beside raw/)")
+    p.add_argument("--image-splits",
+                   help="multi30k: image list file, a path or URL (default: image_splits/ found beside raw/)")
     p.add_argument("--text-column", default="caption", help="csv/jsonl: caption text column")
     p.add_argument("--image-column", default="image", help="csv/jsonl: image id column")
     p.add_argument("--id-column", help="csv/jsonl: caption id column (default: FILE#LINE)")
     p.add_argument("--max-caption-chars", type=int, default=1000, help="longer captions are rejected")
-    _stage(p)
-    p.set_defaults(run=_run_captions)
+    add_dry_run(p)
 
 
 def _run_novels(args: argparse.Namespace, beam_args: list[str]) -> None:

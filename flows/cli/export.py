@@ -1,9 +1,8 @@
 """`storyteller export`: a trained model folder as the repository ships it."""
 
 import argparse
-from pathlib import Path
 
-from flows.cli.parser import add_dry_run
+from flows.cli.parser import add_dry_run, workspace_location
 from flows.cli.report import table
 
 
@@ -15,8 +14,10 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
                                         "vocabulary, tables and weights to a new folder, leaving out the training "
                                         "checkpoint. The weights are written as weights.safetensors, which every "
                                         "loader reads first (it cannot run code), and as weights.pt.")
-    p.add_argument("--model", type=Path, required=True, help="trained model folder")
-    p.add_argument("--out", type=Path, required=True, help="new folder to write")
+    p.add_argument("--model", type=workspace_location, required=True,
+                   help="trained model folder, on disk or on an object store (s3://bucket/ws/models/NAME)")
+    p.add_argument("--out", type=workspace_location, required=True,
+                   help="new folder to write, on disk or on an object store")
     p.add_argument("--keep-fp32", action="store_true", help="keep the weights as trained (default: fp16)")
     add_dry_run(p)
     p.set_defaults(run=run_export)

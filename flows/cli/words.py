@@ -4,7 +4,7 @@ tables grown by every word of the word vectors, as the original grew its vocabul
 import argparse
 from pathlib import Path
 
-from flows.cli.parser import add_dry_run, later
+from flows.cli.parser import add_dry_run, later, workspace_location
 from flows.cli.report import table
 
 
@@ -63,7 +63,8 @@ def _add_expand(commands: argparse._SubParsersAction) -> None:
                     "model folder; the fit (R^2, residual) is in its config.json provenance.")
     p.add_argument("--encoder", required=True, help="encoder model id (a folder under WS/models) or model folder")
     p.add_argument("--words", required=True, help="words model id or folder (made by `storyteller train words`)")
-    p.add_argument("--out", type=Path, required=True, help="the new encoder model folder (must not exist)")
+    p.add_argument("--out", type=workspace_location, required=True,
+                   help="the new encoder model folder (must not exist), on disk or on an object store")
     p.add_argument("--workspace", type=Path, default=Path("."), help="where model ids are looked up (WS/models/ID)")
     add_dry_run(p)
     p.set_defaults(run=run_expand)

@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 
 from data_schemas.atomic import atomic_path
+from data_schemas.storage import Location, local_copy, location
 from model.decoder.conditional_gru import EOS_ID, UNK_ID, DecoderConfig, StoryDecoder
 from model.families import build_config, read_family_config, write_family_config
 from model.skipthought.files import EOS, UNK, VOCAB_FILE, read_vocabulary, write_vocabulary
@@ -14,10 +15,10 @@ from model.weights_file import CONFIG_FILE, SAFETENSORS_FILE, WEIGHTS_FILE, load
 DECODER = "decoder"
 
 
-def read_decoder_config(model_dir: Path) -> DecoderConfig:
+def read_decoder_config(model_dir: str | Location) -> DecoderConfig:
     fields = read_family_config(model_dir, DECODER, "decoder",
                                 " (train one with `storyteller train decoder` or `storyteller convert decoder`)")
-    return build_config(DecoderConfig, fields, Path(model_dir) / CONFIG_FILE)
+    return build_config(DecoderConfig, fields, location(model_dir) / CONFIG_FILE)
 
 
 def check_context_size(dim: int, what: str, decoder_dir: Path, dim_ctx: int) -> None:
@@ -34,9 +35,10 @@ def _check_words(words: list[str], n_words: int, where: str) -> None:
         raise ValueError(f"{where} must start with {EOS!r} and {UNK!r} (reference a.2), not {words[:2]}")
 
 
-def load_decoder(model_dir: Path, device: str | torch.device = "cpu") -> StoryDecoder:
-    """The decoder with its weights, on `device`, in eval mode with gradients off (for decoding)."""
-    model_dir = Path(model_dir)
+def load_decoder(model_dir: str | Location, device: str | torch.device = "cpu") -> StoryDecoder:
+    """The decoder with its weights, on `device`, in eval mode with gradients off (for decoding); a folder on a
+    store is read from its local copy."""
+    model_dir = local_copy(location(model_dir))
     config = read_decoder_config(model_dir)
     _check_words(read_vocabulary(model_dir).words, config.n_words, str(model_dir / VOCAB_FILE))
     model = load_weights(StoryDecoder(config), model_dir)
@@ -44,9 +46,10 @@ def load_decoder(model_dir: Path, device: str | torch.device = "cpu") -> StoryDe
     return model.to(device).eval()
 
 
-def save_decoder(model_dir: Path, model: StoryDecoder, words: list[str]) -> None:
-    """Write a complete model directory; config.json last, so its presence means the rest is there."""
-    model_dir = Path(model_dir)
+def save_decoder(model_dir: str | Location, model: StoryDecoder, words: list[str]) -> None:
+    """Write a complete model directory, on disk or on a store; config.json last, so its presence means the
+    rest is there."""
+    model_dir = location(model_dir)
     _check_words(words, model.config.n_words, "the vocabulary")
     model_dir.mkdir(parents=True, exist_ok=True)
     write_vocabulary(model_dir, words)

@@ -19,12 +19,13 @@ import json
 import math
 import sys
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import torch
 
+from data_schemas.atomic import write_text_atomic
+from data_schemas.storage import Location, location
 from model.decoder.conditional_gru import EOS_ID, UNK_ID, DecoderConfig, StoryDecoder
 from model.decoder.files import save_decoder
 from model.device import DEVICES, torch_device
@@ -235,10 +236,10 @@ class _DecoderTask(Task):
         return record["held_out_perplexity"]
 
 
-def train_decoder(data: PassageData, out_dir: Path, recipe: DecoderRecipe, provenance: dict,
+def train_decoder(data: PassageData, out_dir: Location, recipe: DecoderRecipe, provenance: dict,
                   word_vectors: WordVectors | None = None) -> dict:
     """Train on `data` and write the decoder model directory `out_dir`; returns the metrics."""
-    out_dir = Path(out_dir)
+    out_dir = location(out_dir)  # a folder on disk or on the workspace's store
     out_dir.mkdir(parents=True, exist_ok=True)
     device = torch_device(recipe.device)
     held_out, words, train, val = _splits(data, recipe)
@@ -280,5 +281,5 @@ def train_decoder(data: PassageData, out_dir: Path, recipe: DecoderRecipe, prove
     }
     model.config.provenance = {**provenance, "recipe": asdict(recipe), "metrics": metrics}
     save_decoder(out_dir, model.cpu(), words)
-    (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    write_text_atomic(out_dir / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
     return metrics

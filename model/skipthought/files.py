@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from data_schemas.atomic import write_text_atomic
+from data_schemas.atomic import atomic_path, write_text_atomic
+from data_schemas.storage import Location, local_copy, location
 from model.families import FAMILY_KEY, SKIPTHOUGHT, build_config, read_config_json
 from model.skipthought.encoder import SkipThoughtConfig, SkipThoughtEncoder
 from model.weights_file import CONFIG_FILE, SAFETENSORS_FILE, WEIGHTS_FILE, load_weights, read_npy
@@ -51,30 +52,35 @@ class Vocabulary:
         return [self.index.get(token, unk) for token in tokens]
 
 
-def read_vocabulary(model_dir: Path) -> Vocabulary:
-    path = Path(model_dir) / VOCAB_FILE
-    with open(path, encoding="utf-8") as handle:
+def read_vocabulary(model_dir: str | Location) -> Vocabulary:
+    with (location(model_dir) / VOCAB_FILE).open(encoding="utf-8") as handle:
         return Vocabulary.from_words(handle.read().split("\n")[:-1])
 
 
-def write_vocabulary(model_dir: Path, words: list[str]) -> None:
+def write_vocabulary(model_dir: str | Location, words: list[str]) -> None:
     bad = [w for w in words if "\n" in w]
     if bad:
         raise ValueError(f"vocabulary words may not contain newlines: {bad[:3]}")
-    (Path(model_dir) / VOCAB_FILE).write_text("".join(f"{w}\n" for w in words), encoding="utf-8")
+    write_text_atomic(location(model_dir) / VOCAB_FILE, "".join(f"{w}\n" for w in words))
 
 
-def read_config(model_dir: Path) -> SkipThoughtConfig:
+def read_config(model_dir: str | Location) -> SkipThoughtConfig:
     fields = read_config_json(model_dir, "skip-thought encoder")
     family = fields.pop(FAMILY_KEY, SKIPTHOUGHT)
     if family != SKIPTHOUGHT:
-        raise ValueError(f"{Path(model_dir) / CONFIG_FILE} says family {family!r}: {model_dir} is not a skip-thought "
-                         "encoder model directory")
-    return build_config(SkipThoughtConfig, fields, Path(model_dir) / CONFIG_FILE)
+        raise ValueError(f"{location(model_dir) / CONFIG_FILE} says family {family!r}: {model_dir} is not a "
+                         "skip-thought encoder model directory")
+    return build_config(SkipThoughtConfig, fields, location(model_dir) / CONFIG_FILE)
 
 
-def write_config(model_dir: Path, config: SkipThoughtConfig) -> None:
-    write_text_atomic(Path(model_dir) / CONFIG_FILE, json.dumps(config.to_json(), indent=2) + "\n")
+def write_config(model_dir: str | Location, config: SkipThoughtConfig) -> None:
+    write_text_atomic(location(model_dir) / CONFIG_FILE, json.dumps(config.to_json(), indent=2) + "\n")
+
+
+def save_npy(path: Location, array: np.ndarray) -> None:
+    """A plain .npy file written whole (renamed into place, or one upload to a store)."""
+    with atomic_path(path) as temp, open(temp, "wb") as handle:
+        np.save(handle, array, allow_pickle=False)
 
 
 def load_tables(model_dir: Path, config: SkipThoughtConfig, vocab_size: int) -> dict[str, np.ndarray]:
@@ -103,10 +109,10 @@ def load_word_weights(model_dir: Path, config: SkipThoughtConfig, vocab_size: in
     return weights.astype(np.float32)
 
 
-def encoder_for_inference(model_dir: str | Path) -> SkipThoughtEncoder:
+def encoder_for_inference(model_dir: str | Location) -> SkipThoughtEncoder:
     """The encoder with memory-mapped tables and untrained GRUs: Beam RunInference's model factory,
-    which loads weights.pt into it afterwards."""
-    model_dir = Path(model_dir)
+    which loads weights.pt into it afterwards. A folder on a store is read from its local copy."""
+    model_dir = local_copy(location(model_dir))
     config = read_config(model_dir)
     with open(model_dir / VOCAB_FILE, encoding="utf-8") as handle:
         vocab_size = sum(1 for _ in handle)
@@ -114,22 +120,26 @@ def encoder_for_inference(model_dir: str | Path) -> SkipThoughtEncoder:
                               load_word_weights(model_dir, config, vocab_size))
 
 
-def load_encoder(model_dir: str | Path, device: str | torch.device = "cpu") -> SkipThoughtEncoder:
-    """The encoder with memory-mapped tables, weights on `device`, in eval mode."""
+def load_encoder(model_dir: str | Location, device: str | torch.device = "cpu") -> SkipThoughtEncoder:
+    """The encoder with memory-mapped tables, weights on `device`, in eval mode (a folder on a store is read
+    from its local copy)."""
+    model_dir = local_copy(location(model_dir))
     encoder = load_weights(encoder_for_inference(model_dir), model_dir)
     return encoder.to(device).eval()
 
 
-def save_encoder(model_dir: Path, encoder: SkipThoughtEncoder, words: list[str],
+def save_encoder(model_dir: str | Location, encoder: SkipThoughtEncoder, words: list[str],
                  tables: dict[str, np.ndarray]) -> None:
-    """Write a complete model directory (tables as float32 .npy so they can be memory-mapped)."""
-    model_dir = Path(model_dir)
+    """Write a complete model directory (tables as float32 .npy so they can be memory-mapped), on disk or on
+    a store, file by file, config.json last, so its presence means the rest is there."""
+    model_dir = location(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     write_vocabulary(model_dir, words)
     for part, table in tables.items():
-        np.save(model_dir / table_file(part), np.ascontiguousarray(table, dtype=np.float32))
+        save_npy(model_dir / table_file(part), np.ascontiguousarray(table, dtype=np.float32))
     if encoder.word_weights is not None:
-        np.save(model_dir / WORD_WEIGHTS_FILE, np.ascontiguousarray(encoder.word_weights, dtype=np.float32))
-    torch.save(encoder.state_dict(), model_dir / WEIGHTS_FILE)
+        save_npy(model_dir / WORD_WEIGHTS_FILE, np.ascontiguousarray(encoder.word_weights, dtype=np.float32))
+    with atomic_path(model_dir / WEIGHTS_FILE) as temp:
+        torch.save(encoder.state_dict(), temp)
     (model_dir / SAFETENSORS_FILE).unlink(missing_ok=True)  # it would be read first: never leave an older one
     write_config(model_dir, encoder.config)

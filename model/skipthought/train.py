@@ -5,13 +5,14 @@ result is an encoder model directory, holding the last state (not the best valid
 
 import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import ClassVar
 
 import pyarrow as pa
 import torch
 
 from data_schemas import text as col
+from data_schemas.atomic import write_text_atomic
+from data_schemas.storage import Location, location
 from model.device import DEVICES, torch_device
 from model.skipthought.encoder import SkipThoughtConfig, SkipThoughtEncoder, sif_weights
 from model.skipthought.files import Vocabulary, save_encoder
@@ -92,14 +93,14 @@ class _SkipThoughtTask(Task):
         return f"validation NLL/token {record['val_nll_per_token']:.3f} after step {record['step']}"
 
 
-def train_encoder(sentences: pa.Table, vocab_words: list[str], out_dir: Path, recipe: EncoderRecipe,
+def train_encoder(sentences: pa.Table, vocab_words: list[str], out_dir: Location, recipe: EncoderRecipe,
                   provenance: dict, word_vectors: WordVectors | None = None,
                   vocab_counts: list[int] | None = None) -> dict:
     """Train on (previous, current, next) triples and write the model directory `out_dir`. `vocab_counts`
     (tokens per vocabulary word, UNK holding every word left out) give the mean_words weights."""
     if recipe.mean_words and (vocab_counts is None or len(vocab_counts) != len(vocab_words)):
         raise ValueError("mean_words needs the token count of every vocabulary word")
-    out_dir = Path(out_dir)
+    out_dir = location(out_dir)  # a folder on disk or on the workspace's store
     out_dir.mkdir(parents=True, exist_ok=True)
     device = torch_device(recipe.device)
     torch.manual_seed(recipe.seed)
@@ -142,5 +143,5 @@ def train_encoder(sentences: pa.Table, vocab_words: list[str], out_dir: Path, re
     encoder.uni.load_state_dict(model.encoder.state_dict())
     table = model.embedding.weight.detach().float().cpu().numpy()
     save_encoder(out_dir, encoder.cpu(), vocab_words, {"uni": table})
-    (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    write_text_atomic(out_dir / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
     return metrics

@@ -2,8 +2,9 @@
 
 A trainer plugs in a `Task` (its batches, the loss of one batch, its evaluation); the loop owns the rest,
 so the trainers cannot drift apart:
-- checkpoints, written atomically every `checkpoint_every` steps and after each evaluation, holding only
-  tensors and plain Python values, and read with `weights_only=True`, so no checkpoint can run code;
+- checkpoints, written atomically every `checkpoint_every` steps and after each evaluation (on a workspace's
+  object store, one upload each), holding only tensors and plain Python values, and read with
+  `weights_only=True`, so no checkpoint can run code;
 - resume: a checkpoint is taken up only when its run identity (the recipe less the RESUMABLE fields, plus
   what the trainer adds, such as its vocabulary or a data fingerprint) equals this run's;
 - the time budget, `max_minutes` of step time (evaluation and checkpoints not counted), checked before
@@ -20,12 +21,12 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 
 from data_schemas.atomic import atomic_path
+from data_schemas.storage import Location, is_remote
 from model.device import autocast
 
 CHECKPOINT = "checkpoint.pt"  # training state of every trainer (model, optimizer, position)
@@ -98,17 +99,19 @@ def _copy(model: torch.nn.Module) -> dict:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def _load(path: Path, device: torch.device) -> Any:
-    try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except Exception as error:  # a damaged file fails in many ways (struct.error, EOFError, RuntimeError, ...)
-        # torch's own message suggests weights_only=False, which is what must never be done here.
-        raise ValueError(f"{path} is not a training checkpoint that can be read safely: it is damaged or holds more "
-                         "than tensors and plain values; delete it to train afresh") from error
+def _load(path: Location, device: torch.device) -> Any:
+    # On a store, torch reads the object through a seekable file: no local copy of every checkpoint.
+    with path.open("rb") if is_remote(path) else contextlib.nullcontext(path) as source:
+        try:
+            return torch.load(source, map_location=device, weights_only=True)
+        except Exception as error:  # a damaged file fails in many ways (struct.error, EOFError, RuntimeError, ...)
+            # torch's own message suggests weights_only=False, which is what must never be done here.
+            raise ValueError(f"{path} is not a training checkpoint that can be read safely: it is damaged or holds "
+                             "more than tensors and plain values; delete it to train afresh") from error
 
 
 def train_loop(task: Task, model: torch.nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule,
-               checkpoint: Path, identity: dict, device: torch.device) -> Outcome:
+               checkpoint: Location, identity: dict, device: torch.device) -> Outcome:
     """Train `model` by `task` to the end of `schedule.epochs` or the time budget, resuming `checkpoint`
     when it was written by a run of the same `identity`; returns the position, history and best weights."""
     state, best = _fresh_state(), None

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from data_schemas.atomic import atomic_path
+from data_schemas.storage import Location, local_copy, location
 from model.families import VSE, build_config, read_family_config, write_family_config
 from model.skipthought.files import VOCAB_FILE, read_vocabulary, write_vocabulary
 from model.vse.embedding import GRU, VisualSemanticEmbedding, VSEConfig
@@ -34,11 +35,11 @@ def config_from_fields(fields: dict, source: Path | str) -> AnyVSEConfig:
     return build_config(classes[kind], {**fields, "kind": kind}, source)
 
 
-def read_vse_config(model_dir: Path) -> AnyVSEConfig:
-    return config_from_fields(read_family_config(model_dir, VSE, "VSE"), Path(model_dir) / CONFIG_FILE)
+def read_vse_config(model_dir: str | Location) -> AnyVSEConfig:
+    return config_from_fields(read_family_config(model_dir, VSE, "VSE"), location(model_dir) / CONFIG_FILE)
 
 
-def write_vse_config(model_dir: Path, config: AnyVSEConfig) -> None:
+def write_vse_config(model_dir: str | Location, config: AnyVSEConfig) -> None:
     write_family_config(model_dir, VSE, config.to_json())
 
 
@@ -51,24 +52,27 @@ def module_for(config: AnyVSEConfig, source: Path | str = "") -> nn.Module:
     return ZeroShotEmbedding(config) if isinstance(config, ZeroShotConfig) else VisualSemanticEmbedding(config)
 
 
-def vse_for_inference(model_dir: Path) -> nn.Module:
+def vse_for_inference(model_dir: str | Location) -> nn.Module:
     """The model with untrained weights: Beam RunInference's model factory loads weights.pt into it."""
+    model_dir = location(model_dir)
     config = read_vse_config(model_dir)
-    words = read_vocabulary(Path(model_dir)).words
+    words = read_vocabulary(model_dir).words
     if len(words) != config.n_words:
-        raise ValueError(f"{Path(model_dir) / VOCAB_FILE} has {len(words)} lines but {CONFIG_FILE} says "
+        raise ValueError(f"{model_dir / VOCAB_FILE} has {len(words)} lines but {CONFIG_FILE} says "
                          f"n_words = {config.n_words}")
-    return module_for(config, Path(model_dir) / CONFIG_FILE)
+    return module_for(config, model_dir / CONFIG_FILE)
 
 
-def load_vse(model_dir: Path, device: str | torch.device = "cpu") -> nn.Module:
-    """The model with its weights, on `device`, in eval mode."""
+def load_vse(model_dir: str | Location, device: str | torch.device = "cpu") -> nn.Module:
+    """The model with its weights, on `device`, in eval mode; a folder on a store is read from its local copy."""
+    model_dir = local_copy(location(model_dir))
     return load_weights(vse_for_inference(model_dir), model_dir).to(device).eval()
 
 
-def save_vse(model_dir: Path, model: nn.Module, words: list[str]) -> None:
-    """Write a complete model directory; config.json last, so its presence means the rest is there."""
-    model_dir = Path(model_dir)
+def save_vse(model_dir: str | Location, model: nn.Module, words: list[str]) -> None:
+    """Write a complete model directory, on disk or on a store; config.json last, so its presence means the
+    rest is there."""
+    model_dir = location(model_dir)
     if len(words) != model.config.n_words:
         raise ValueError(f"{len(words)} vocabulary words for an embedding of {model.config.n_words} rows")
     model_dir.mkdir(parents=True, exist_ok=True)

@@ -1,15 +1,16 @@
 """Writing a fused VSE model directory (model/vse/fused.py) from two VSE model directories."""
 
-from pathlib import Path
-
+from data_schemas.storage import Location, location
 from model.skipthought.files import read_vocabulary
 from model.vse.files import load_vse, read_vse_config, save_vse
 from model.vse.fused import FusedConfig, FusedEmbedding
 
 
-def fuse_models(first_dir: Path, second_dir: Path, weight: float, out_dir: Path) -> FusedConfig:
-    """FIRST at weight w and SECOND at 1 - w, into OUT_DIR; both must read the same features and words."""
-    first_dir, second_dir, out_dir = Path(first_dir), Path(second_dir), Path(out_dir)
+def fuse_models(first_dir: str | Location, second_dir: str | Location, weight: float,
+                out_dir: str | Location) -> FusedConfig:
+    """FIRST at weight w and SECOND at 1 - w, into OUT_DIR (on disk or on a store); both must read the same
+    features and words."""
+    first_dir, second_dir, out_dir = location(first_dir), location(second_dir), location(out_dir)
     configs = [read_vse_config(first_dir), read_vse_config(second_dir)]
     if configs[0].dim_image != configs[1].dim_image:
         raise ValueError(f"{first_dir} reads {configs[0].dim_image}-d image features and {second_dir} "

@@ -15,7 +15,6 @@ import json
 import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -23,7 +22,9 @@ import pyarrow as pa
 import torch
 
 from data_schemas import text as col
+from data_schemas.atomic import write_text_atomic
 from data_schemas.features import IMAGE_ID
+from data_schemas.storage import Location, location
 from data_schemas.vectors import vector_matrix
 from model.device import DEVICES, torch_device
 from model.skipthought.api import pad_batch
@@ -208,10 +209,10 @@ class _VSETask(Task):
         return -record["validation"]["rsum"]  # the original picked the highest R-sum
 
 
-def train_vse(data: PairData, out_dir: Path, recipe: VSERecipe, provenance: dict,
+def train_vse(data: PairData, out_dir: Location, recipe: VSERecipe, provenance: dict,
               word_vectors: WordVectors | None = None) -> dict:
     """Train on `data` and write the VSE model directory `out_dir`; returns the metrics."""
-    out_dir = Path(out_dir)
+    out_dir = location(out_dir)  # a folder on disk or on the workspace's store
     out_dir.mkdir(parents=True, exist_ok=True)
     device = torch_device(recipe.device)
     splits = split_images(data.image_ids, recipe.test_images, recipe.val_images, recipe.seed)
@@ -266,5 +267,5 @@ def train_vse(data: PairData, out_dir: Path, recipe: VSERecipe, provenance: dict
     }
     model.config.provenance = {**provenance, "recipe": asdict(recipe), "metrics": metrics}
     save_vse(out_dir, model.cpu(), words)
-    (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    write_text_atomic(out_dir / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
     return metrics

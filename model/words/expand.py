@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from data_schemas.atomic import atomic_path
+from data_schemas.storage import Location, local_copy, location
 from model.families import SKIPTHOUGHT, model_family
 from model.skipthought.files import (
     CONFIG_FILE,
@@ -61,11 +62,11 @@ def _write_table(path: Path, own: np.ndarray, vectors: np.ndarray, new_rows: lis
     del table
 
 
-def expand_encoder(encoder_dir: str | Path, word_vectors: WordVectors, out_dir: str | Path) -> dict:
+def expand_encoder(encoder_dir: str | Location, word_vectors: WordVectors, out_dir: str | Location) -> dict:
     """Write OUT_DIR, a new encoder model folder: ENCODER_DIR's config and weights, its vocabulary with every
     word of `word_vectors` it lacked appended, and each word table (uni, bi) grown by the mapped rows. The
     config's provenance records the expansion (words before and after, the fit per table), which is returned."""
-    encoder_dir, out_dir = Path(encoder_dir), Path(out_dir)
+    encoder_dir, out_dir = local_copy(location(encoder_dir)), location(out_dir)  # OUT_DIR may be on a store
     family = model_family(encoder_dir)
     if family != SKIPTHOUGHT:
         raise ValueError(f"{encoder_dir} is a {family} model, not a skip-thought encoder: --encoder must name an "

@@ -4,11 +4,11 @@ vocab.txt (line i names row i). Plain arrays and text only: reading a folder can
 gensim's own pickle-based save format could."""
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from data_schemas.atomic import atomic_path
+from data_schemas.storage import Location, local_copy, location
 from model.families import read_family_config, write_family_config
 from model.weights_file import CONFIG_FILE, read_npy
 
@@ -34,9 +34,10 @@ class WordVectors:
         return {word: row for row, word in enumerate(self.words)}
 
 
-def read_word_vectors(model_dir: str | Path) -> WordVectors:
-    """The vectors of a words model folder; every error names the file and what to do."""
-    model_dir = Path(model_dir)
+def read_word_vectors(model_dir: str | Location) -> WordVectors:
+    """The vectors of a words model folder (one on a store is read from its local copy); every error names
+    the file and what to do."""
+    model_dir = local_copy(location(model_dir))
     config = read_family_config(model_dir, WORDS, "word-vector", " (train one with `storyteller train words`)")
     dim = config.get("dim")
     if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
@@ -63,9 +64,10 @@ def read_word_vectors(model_dir: str | Path) -> WordVectors:
     return WordVectors(words, vectors, str(model_dir))
 
 
-def save_word_vectors(model_dir: str | Path, vectors: WordVectors, fields: dict) -> None:
-    """Write the folder `model_dir` in one rename (an earlier one there is replaced whole); `fields` go
-    into config.json beside the family, dim and word count (the recipe, provenance, metrics)."""
+def save_word_vectors(model_dir: str | Location, vectors: WordVectors, fields: dict) -> None:
+    """Write the folder `model_dir` in one rename (on a store, one upload per file, config.json last; an
+    earlier folder there is replaced whole); `fields` go into config.json beside the family, dim and word
+    count (the recipe, provenance, metrics)."""
     words = vectors.words
     bad = [word for word in words if not word or any(mark in word for mark in _LINE_BREAKS)]
     if bad:
@@ -74,7 +76,7 @@ def save_word_vectors(model_dir: str | Path, vectors: WordVectors, fields: dict)
         raise ValueError("a word occurs twice among the word vectors: each word has one row")
     if vectors.vectors.shape[0] != len(words):
         raise ValueError(f"{vectors.vectors.shape[0]} vectors for {len(words)} words")
-    with atomic_path(Path(model_dir)) as staging:
+    with atomic_path(location(model_dir)) as staging:
         staging.mkdir()
         (staging / VOCAB_FILE).write_text("".join(f"{word}\n" for word in words), encoding="utf-8", newline="")
         np.save(staging / VECTORS_FILE, np.ascontiguousarray(vectors.vectors, dtype=np.float32))

@@ -10,8 +10,10 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
+from data_schemas import storage
+from data_schemas.storage import Location
+from pipelines.corpus.inputs import input_name
 from pipelines.text.encodings import UnreadableTextError, decode_text, read_bytes, read_text
 
 FORMATS = ("coco", "flickr8k", "multi30k", "jsonl", "csv")
@@ -46,7 +48,7 @@ Parsed = CaptionRecord | BadRecord
 
 
 def source_stem(path: str) -> str:
-    name = Path(path).name
+    name = input_name(path)
     return re.sub(r"(\.(txt|json|jsonl|csv|en|tsv))*(\.gz)?$", "", name)
 
 
@@ -118,7 +120,7 @@ def _coco(text: str, path: str, split: str | None) -> Iterator[Parsed]:
         raise UnreadableTextError(f"COCO 'annotations' is not a list of objects (found {_kind(annotations)})")
     file_names = _coco_file_names(data)
     if split is None:
-        match = re.search(r"(train|val|test)\d*", Path(path).name)
+        match = re.search(r"(train|val|test)\d*", input_name(path))
         split = match.group(1) if match else None
     for number, annotation in enumerate(annotations):
         location = f"annotation {number}"
@@ -133,8 +135,9 @@ def _coco(text: str, path: str, split: str | None) -> Iterator[Parsed]:
         )
 
 
-def _read_list(path: Path) -> list[str]:
-    """The non-blank lines of an image list beside the captions, decoded as any text input is."""
+def _read_list(path: Location) -> list[str]:
+    """The non-blank lines of an image list beside the captions (on disk or on a store), decoded as any text
+    input is."""
     data = read_bytes(path)
     if not data.strip():
         return []
@@ -149,7 +152,7 @@ def _flickr8k_splits(path: str) -> dict[str, str]:
     """Image name -> split, from the official Flickr_8k.{train,dev,test}Images.txt beside the file."""
     splits = {}
     for name in ("train", "dev", "test"):
-        list_file = Path(path).parent / f"Flickr_8k.{name}Images.txt"
+        list_file = storage.location(path).parent / f"Flickr_8k.{name}Images.txt"
         if list_file.exists():
             for image in _read_list(list_file):
                 splits[image] = name
@@ -170,11 +173,11 @@ def _flickr8k(text: str, path: str, split: str | None) -> Iterator[Parsed]:
         yield CaptionRecord(key.strip(), image.strip(), split or splits.get(image.strip()), caption, location)
 
 
-def find_image_splits(path: str) -> Path:
+def find_image_splits(path: str) -> Location:
     """The Multi30k image list for a caption file: task1 `raw/train.en` -> `image_splits/train.txt`,
     task2 `raw/train.3.en` -> `image_splits/train_images.txt`."""
     stem = re.sub(r"\.\d+$", "", source_stem(path))
-    folder = Path(path).parent.parent / "image_splits"
+    folder = storage.location(path).parent.parent / "image_splits"
     for candidate in (folder / f"{stem}.txt", folder / f"{stem}_images.txt", folder / f"{stem}_flickr.txt"):
         if candidate.exists():
             return candidate
@@ -185,7 +188,7 @@ def find_image_splits(path: str) -> Path:
 
 
 def _multi30k(text: str, path: str, split: str | None, image_splits: str | None) -> Iterator[Parsed]:
-    images = _read_list(Path(image_splits or find_image_splits(path)))
+    images = _read_list(storage.location(image_splits) if image_splits else find_image_splits(path))
     stem = source_stem(path)
     lines = text.split("\n")
     if lines and lines[-1] == "":

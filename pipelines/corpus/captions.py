@@ -3,24 +3,24 @@
 parse file (format) -> chunks of records -> [spread] -> Treebank tokens -> [regroup] -> captions
 """
 
-import glob
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from pathlib import Path
 
 import pyarrow as pa
 
 from data_schemas import CAPTIONS
 from data_schemas import text as col
 from data_schemas.rejects import reject_row
+from data_schemas.storage import Location, location
 from data_schemas.workspace import Workspace
 from model.text.sentences import split_sentences
 from model.text.tokenize import tokenize
 from pipelines.core.sharded_job import Chunk, ShardTask, WriteShard, sharded_build
 from pipelines.core.stage_run import StageReport, run_sharded_stage
 from pipelines.corpus.caption_formats import BadRecord, CaptionColumns, CaptionRecord, parse_captions
+from pipelines.corpus.inputs import glob_files, input_name
 from pipelines.text.encodings import UnreadableTextError
 
 STAGE = "corpus-captions"
@@ -38,7 +38,8 @@ class CaptionParams:
 
 
 def list_caption_files(pattern: str) -> list[str]:
-    files = sorted(f for f in glob.glob(pattern, recursive=True) if Path(f).is_file())
+    """Caption files of a glob, on disk or on a store (a store's glob lists files only), sorted."""
+    files = sorted(glob_files(pattern))
     if not files:
         raise FileNotFoundError(f"no caption files match --input {pattern!r}")
     return files
@@ -85,14 +86,14 @@ def tokenize_captions(chunk: Chunk, params: CaptionParams) -> Chunk:
     return Chunk(chunk.task, chunk.number, kept, rejects, stats, chunk.info)
 
 
-def assemble_captions(task: ShardTask, chunks: list[Chunk], folder: Path) -> dict[Path, pa.Table]:
+def assemble_captions(task: ShardTask, chunks: list[Chunk], folder: Location) -> dict[Location, pa.Table]:
     rows: list[tuple[CaptionRecord, str, list[str]]] = [row for chunk in chunks for row in chunk.items]
     table = pa.table(
         {
             col.ID: [record.id for record, _, _ in rows],
             col.IMAGE_ID: [record.image_id for record, _, _ in rows],
             col.SPLIT: [record.split for record, _, _ in rows],
-            col.SOURCE: [Path(task.source).name] * len(rows),
+            col.SOURCE: [input_name(task.source)] * len(rows),
             col.TEXT: [text for _, text, _ in rows],
             col.TOKENS: [tokens for _, _, tokens in rows],
             col.N_TOKENS: [len(tokens) for _, _, tokens in rows],
@@ -102,7 +103,7 @@ def assemble_captions(task: ShardTask, chunks: list[Chunk], folder: Path) -> dic
     return {folder: table}
 
 
-def output_folders(workspace: Path, name: str) -> dict[str, Path]:
+def output_folders(workspace: Location, name: str) -> dict[str, Location]:
     return {
         "captions": Workspace(workspace).corpus_part(name, "captions"),
         "rejects": Workspace(workspace).rejects(STAGE, name),
@@ -110,10 +111,10 @@ def output_folders(workspace: Path, name: str) -> dict[str, Path]:
 
 
 def run(
-    input_pattern: str, name: str, workspace: Path, params: CaptionParams, beam_args: list[str] | None = None
+    input_pattern: str, name: str, workspace: Location, params: CaptionParams, beam_args: list[str] | None = None
 ) -> StageReport:
     """Parse and tokenise every caption file matching `input_pattern` into `corpora/<name>/captions`."""
-    outputs = output_folders(Path(workspace), name)
+    outputs = output_folders(location(workspace), name)
     sources = list_caption_files(input_pattern)
 
     build = sharded_build(

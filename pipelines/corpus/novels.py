@@ -4,23 +4,23 @@ read file -> decode -> strip Gutenberg -> chapters of paragraphs -> chunks
 -> [spread] -> sentence split + Treebank tokens -> [regroup by book] -> sentences, passages
 """
 
-import glob
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from pathlib import Path
 
 import pyarrow as pa
 
 from data_schemas import PASSAGES, SENTENCES
 from data_schemas import text as col
 from data_schemas.rejects import reject_row
+from data_schemas.storage import Location, location
 from data_schemas.workspace import Workspace
 from model.text.sentences import split_sentences
 from model.text.tokenize import tokenize
 from pipelines.core.sharded_job import Chunk, ShardTask, WriteShard, sharded_build
 from pipelines.core.stage_run import StageReport, run_sharded_stage
+from pipelines.corpus.inputs import folder_inputs, glob_inputs, input_name
 from pipelines.text.chapters import chapter_paragraphs
 from pipelines.text.encodings import UnreadableTextError, read_text
 from pipelines.text.gutenberg import strip_gutenberg
@@ -42,7 +42,7 @@ class NovelParams:
 
 
 def book_id(path: str) -> str:
-    name = Path(path).name
+    name = input_name(path)
     for suffix in sorted(SUFFIXES, key=len, reverse=True):
         if name.endswith(suffix):
             return name[: -len(suffix)]
@@ -50,10 +50,9 @@ def book_id(path: str) -> str:
 
 
 def list_novels(pattern: str) -> list[str]:
-    """Input files of a path, directory or glob, sorted; book ids must be unique."""
-    path = Path(pattern)
-    files = [str(p) for p in path.rglob("*") if p.is_file()] if path.is_dir() else glob.glob(pattern, recursive=True)
-    files = sorted(f for f in files if f.endswith(SUFFIXES))
+    """Input files of a path, directory or glob, on disk or on a store, sorted; book ids must be unique."""
+    files = folder_inputs(pattern)
+    files = sorted(f for f in (glob_inputs(pattern) if files is None else files) if f.endswith(SUFFIXES))
     if not files:
         raise FileNotFoundError(f"no .txt or .txt.gz files match --input {pattern!r}")
     seen: dict[str, str] = {}
@@ -132,8 +131,8 @@ def tokenize_paragraphs(chunk: Chunk, params: NovelParams) -> Chunk:
 
 
 def assemble_book(
-    task: ShardTask, chunks: list[Chunk], params: NovelParams, sentences_folder: Path, passages_folder: Path
-) -> dict[Path, pa.Table]:
+    task: ShardTask, chunks: list[Chunk], params: NovelParams, sentences_folder: Location, passages_folder: Location
+) -> dict[Location, pa.Table]:
     """Number the book's sentences in reading order and group them into passages."""
     book = book_id(task.source)
     chapters, texts, tokens = [], [], []
@@ -173,7 +172,7 @@ def assemble_book(
     return {sentences_folder: sentences, passages_folder: passages}
 
 
-def output_folders(workspace: Path, name: str) -> dict[str, Path]:
+def output_folders(workspace: Location, name: str) -> dict[str, Location]:
     return {
         "sentences": Workspace(workspace).corpus_part(name, "sentences"),
         "passages": Workspace(workspace).corpus_part(name, "passages"),
@@ -184,15 +183,15 @@ def output_folders(workspace: Path, name: str) -> dict[str, Path]:
 def run(
     input_pattern: str,
     name: str,
-    workspace: Path,
+    workspace: Location,
     params: NovelParams = NovelParams(),
     beam_args: list[str] | None = None,
 ) -> StageReport:
     """Process every novel matching `input_pattern` into `corpora/<name>/{sentences,passages}`."""
-    outputs = output_folders(Path(workspace), name)
+    outputs = output_folders(location(workspace), name)
     sources = list_novels(input_pattern)
 
-    def assemble(task: ShardTask, chunks: list[Chunk]) -> dict[Path, pa.Table]:
+    def assemble(task: ShardTask, chunks: list[Chunk]) -> dict[Location, pa.Table]:
         return assemble_book(task, chunks, params, outputs["sentences"], outputs["passages"])
 
     build = sharded_build(

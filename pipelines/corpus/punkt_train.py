@@ -1,15 +1,16 @@
 """Learn Punkt sentence-splitting parameters from novels and write them beside `sentences.py`.
 
-Run once when the training novels change: `python -m pipelines.corpus.punkt_train [GLOB ...]`.
+Run once when the training novels change: `python -m pipelines.corpus.punkt_train [GLOB ...]` (globs as
+`storyteller corpus novels --input` takes them, on disk or on an object store).
 """
 
 import argparse
-import glob
 import json
 
 from nltk.tokenize.punkt import _ORTHO_LC, PunktTrainer
 
 from model.text.sentences import PARAMS_PATH, params_to_json
+from pipelines.corpus.inputs import glob_inputs
 from pipelines.text.chapters import chapter_paragraphs
 from pipelines.text.encodings import read_text
 from pipelines.text.gutenberg import strip_gutenberg
@@ -63,7 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("globs", nargs="*", default=[DEFAULT_GLOB], help="novel files to learn from")
     args = parser.parse_args()
-    paths = sorted(p for g in args.globs for p in glob.glob(g))
+    paths = sorted(p for g in args.globs for p in glob_inputs(g))
     if not paths:
         raise SystemExit(f"no files match {args.globs}")
     PARAMS_PATH.write_text(json.dumps(params_to_json(train(paths)), indent=0, ensure_ascii=False))

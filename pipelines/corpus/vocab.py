@@ -9,17 +9,16 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from data_schemas import CAPTIONS, SENTENCES, VOCAB, check_schema
 from data_schemas import text as col
 from data_schemas.atomic import write_json_atomic
 from data_schemas.shards import shard_paths, write_table_atomic
+from data_schemas.storage import Location, location, parquet_schema, read_parquet
 from data_schemas.workspace import Workspace
 from pipelines.core.beam_options import make_pipeline
 from pipelines.core.dry_run import dry_run_enabled, print_plan
@@ -38,11 +37,11 @@ class VocabReport:
     words: int
     tokens: int
     sequences: int
-    path: Path
+    path: Location
     dry_run: bool = False  # a plan only: nothing was counted or written
 
 
-def corpus_token_folder(workspace: Path, corpus: str) -> tuple[Path, pa.Schema]:
+def corpus_token_folder(workspace: Location, corpus: str) -> tuple[Location, pa.Schema]:
     """The artifact whose tokens a corpus contributes: its sentences, or else its captions."""
     for artifact, schema in _TOKEN_ARTIFACTS:
         folder = Workspace(workspace).corpus_part(corpus, artifact)
@@ -55,9 +54,10 @@ def corpus_token_folder(workspace: Path, corpus: str) -> tuple[Path, pa.Schema]:
 
 
 def count_shard(path: str, schema: pa.Schema) -> Counter:
-    """Token counts of one shard, computed column-wise by Arrow; `<eos>` counts its sequences."""
-    check_schema(pq.read_schema(path), schema, path)
-    tokens = pq.read_table(path, columns=[col.TOKENS]).column(col.TOKENS).combine_chunks()
+    """Token counts of one shard (a path or URL), computed column-wise by Arrow; `<eos>` counts its sequences."""
+    shard = location(path)
+    check_schema(parquet_schema(shard), schema, path)
+    tokens = read_parquet(shard, columns=[col.TOKENS]).column(col.TOKENS).combine_chunks()
     counts = Counter({EOS: len(tokens)})
     for row in pc.value_counts(tokens.flatten()).to_pylist():
         counts[row["values"]] += row["counts"]
@@ -98,16 +98,16 @@ def build_vocab(counts: Counter, size: int) -> pa.Table:
     )
 
 
-def vocab_paths(workspace: Path, name: str) -> tuple[Path, Path]:
+def vocab_paths(workspace: Location, name: str) -> tuple[Location, Location]:
     table = Workspace(workspace).vocab(name)
     return table, table.with_suffix(".meta.json")
 
 
 def run(
-    corpora: list[str], size: int, workspace: Path, name: str | None = None, beam_args: list[str] | None = None
+    corpora: list[str], size: int, workspace: Location, name: str | None = None, beam_args: list[str] | None = None
 ) -> VocabReport:
     """Count tokens over the corpora with a Beam combine and write `vocab/<name>.parquet`."""
-    workspace = Path(workspace)
+    workspace = location(workspace)
     name = "+".join(corpora) if name is None else name
     table_path, meta_path = vocab_paths(workspace, name)
     folders = [corpus_token_folder(workspace, corpus) for corpus in corpora]
@@ -136,7 +136,7 @@ def run(
             | "Merge" >> beam.CombineGlobally(MergeCounts())
             | "Write" >> beam.Map(lambda counts: _write(counts, size, table_path))
         )
-    table = pq.read_table(table_path)
+    table = read_parquet(table_path)
     counts = table.column(col.COUNT).to_pylist()
     meta = {
         "stage": STAGE,
@@ -152,5 +152,5 @@ def run(
     return VocabReport(name, False, meta["words"], meta["tokens"], meta["sequences"], table_path)
 
 
-def _write(counts: Counter, size: int, path: Path) -> None:
+def _write(counts: Counter, size: int, path: Location) -> None:
     write_table_atomic(build_vocab(counts, size), path)

@@ -8,7 +8,8 @@ import gzip
 import unicodedata
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
+
+from data_schemas.storage import Location, location
 
 # Non-ASCII characters that are common in English prose of any period; a decoding that yields
 # these rather than box-drawing or Greek letters is the right one.
@@ -43,9 +44,10 @@ class DecodedText:
     encoding: str
 
 
-def read_bytes(path: str | Path) -> bytes:
-    """The file's bytes, gunzipped when the name ends in .gz; a truncated gzip is an error."""
-    path = Path(path)
+def read_bytes(path: str | Location) -> bytes:
+    """The file's bytes (on disk or on a store), gunzipped when the name ends in .gz; a truncated gzip is an
+    error."""
+    path = location(path)
     raw = path.read_bytes()
     if path.suffix != ".gz":
         return raw
@@ -135,6 +137,6 @@ def decode_text(data: bytes) -> DecodedText:
     return DecodedText(unicodedata.normalize("NFC", text), encoding)
 
 
-def read_text(path: str | Path) -> DecodedText:
+def read_text(path: str | Location) -> DecodedText:
     """Read, gunzip and decode one text file."""
     return decode_text(read_bytes(path))

@@ -133,11 +133,13 @@ def cache_root() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "storyteller")
 
 
-def _listing(path: Location) -> list[dict]:
-    """Name, size and version of every object under `path` (a file or a folder), for the cache key."""
+def _listing(path: Location, leave_out: tuple[str, ...] = ()) -> list[dict]:
+    """Name, size and version of every object under `path` (a file or a folder), for the cache key; files
+    named in `leave_out` are neither copied nor part of the key."""
     fs = path.fs
     info = fs.info(path.path)
     found = fs.find(path.path, detail=True) if info.get("type") == "directory" else {path.path: info}
+    found = {name: entry for name, entry in found.items() if name.rsplit("/", 1)[-1] not in leave_out}
     if not found:
         raise FileNotFoundError(f"{path} holds no files")
     return [{"name": name[len(path.path):], "size": entry.get("size"),
@@ -145,7 +147,7 @@ def _listing(path: Location) -> list[dict]:
             for name, entry in sorted(found.items())]
 
 
-def local_copy(path: Location) -> Path:
+def local_copy(path: Location, leave_out: tuple[str, ...] = ()) -> Path:
     """A local copy of a stored file or folder (a model, an index), made once per version: the cache key
     is the URL plus every object's size and ETag, so an updated model is fetched again and an unchanged one
     never is. Memory-mapped readers (FAISS) and torch need a local file; on disk `path` is returned as is.
@@ -154,7 +156,7 @@ def local_copy(path: Location) -> Path:
     machine handed the path can tell which object it copies (`on_this_machine`)."""
     if not is_remote(path):
         return path
-    listing = _listing(path)
+    listing = _listing(path, leave_out)
     key = hashlib.sha256(json.dumps([str(path), listing]).encode()).hexdigest()[:20]
     copy = cache_root() / "store" / key / path.protocol / path.path.strip("/")
     if copy.exists():

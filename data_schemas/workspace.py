@@ -16,6 +16,9 @@ from data_schemas.storage import Location, is_remote, local_copy, location
 _NAME = re.compile(r"[A-Za-z0-9_+\-][A-Za-z0-9_.+\-]*")
 MAX_NAME_CHARS = 128
 MODEL_CONFIG = "config.json"
+# Training state a trained model's folder keeps (model.training.loop.CHECKPOINT): never needed to use the
+# model, so a stored model is copied without it.
+MODEL_CHECKPOINT = "checkpoint.pt"
 # The workspace's top-level folders, one per kind of artifact; story runs go under `stories/` by
 # convention (`storyteller stories --out` may name any folder).
 CORPORA, VOCAB, VECTORS, FEATURES, MODELS, STYLES, INDEX, REJECTS, STORIES = (
@@ -90,10 +93,10 @@ class Workspace:
         the folder returned is always on this machine."""
         path = location(model)
         if (path / MODEL_CONFIG).is_file():
-            return local_copy(path)
+            return local_copy(path, leave_out=(MODEL_CHECKPOINT,))
         if is_remote(path) or path.name != str(model) or str(model) in ("", ".", ".."):
             raise FileNotFoundError(f"--{flag} {model}: not a model folder (no {MODEL_CONFIG} in it)")
         under_models = self.model(str(model))
         if (under_models / MODEL_CONFIG).is_file():
-            return local_copy(under_models)
+            return local_copy(under_models, leave_out=(MODEL_CHECKPOINT,))
         raise FileNotFoundError(f"--{flag} {model!r} is neither a model folder nor a model under {self.models()}")

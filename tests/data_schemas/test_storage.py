@@ -59,9 +59,11 @@ def test_stored_models_are_copied_once_per_version(s3_workspace, monkeypatch, tm
     model = location(s3_workspace) / "models" / "m"
     (model / "config.json").write_text('{"a": 1}')
     (model / "weights.pt").write_bytes(b"one")
+    (model / "checkpoint.pt").write_bytes(b"training state, not needed to use the model")
     copy = Workspace(s3_workspace).resolve_model("m")
     assert not is_remote(copy) and (copy / "weights.pt").read_bytes() == b"one"
-    assert local_copy(model) == copy  # unchanged: the same copy, nothing fetched
+    assert not (copy / "checkpoint.pt").exists()
+    assert Workspace(s3_workspace).resolve_model("m") == copy  # unchanged: the same copy, nothing fetched
     (model / "weights.pt").write_bytes(b"two!")
     fresh = local_copy(model)
     assert fresh != copy and (fresh / "weights.pt").read_bytes() == b"two!"

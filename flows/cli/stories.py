@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 
 from flows.cli.decode_vectors import add_search_arguments, search_options
-from flows.cli.parser import add_dry_run, later, runs_beam
+from flows.cli.parser import add_dry_run, later, runs_beam, workspace_location
 from flows.cli.report import print_stage
 
 DEFAULT_BEAM = 50  # the original's bw, in either beam search
@@ -57,7 +57,8 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cnn", choices=sorted(IMAGE_MODELS), help="image CNN (default: the one the index's VSE reads)")
     p.add_argument("--weights", help="CNN state dict (default: the CNN's packaged weights)")
     p.add_argument("--workspace", type=Path, required=True, help="root folder of all artifacts")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--out", type=workspace_location, required=True,
+                   help="output folder, or an object-store prefix such as s3://bucket/stories (no default)")
     add_search_arguments(p)
     p.set_defaults(search=None)  # a given --search keeps the defaults file's search settings out
     job = stories.JobParams()
@@ -115,9 +116,13 @@ def run_stories(args: argparse.Namespace, beam_args: list[str]) -> None:
     if not report.stage.dry_run:
         print(f"stories: {report.jsonl}" + (f", gallery: {report.gallery}" if report.gallery else ""))
     if args.open:
+        from data_schemas.storage import is_remote
         from pipelines.stories.gallery import open_in_browser
 
         if report.gallery is None:
             print("stories: --open: no gallery was written (--no-gallery or --dry-run), nothing to open")
+        elif is_remote(report.gallery):
+            print(f"stories: --open: the gallery is on an object store ({report.gallery}); copy {report.out} to "
+                  "a folder to open it, or serve it from the store as a static site")
         elif not open_in_browser(report.gallery):
             print(f"stories: --open: no web browser found; open {report.gallery.resolve().as_uri()} in one")

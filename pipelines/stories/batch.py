@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from data_schemas.storage import Location
 from model.decoder.beam_search import STORY_SEARCH, SearchOptions, beam_search
 from model.decoder.conditional_gru import EOS_ID, UNK_ID, StoryDecoder
 from model.decoder.files import load_decoder, read_decoder_config
@@ -46,8 +47,11 @@ class StoryParams:
 
 @dataclass(frozen=True)
 class StoryModels:
-    workspace: Path
-    index_folder: Path
+    """Model folders are local (stored models come as cached copies); the workspace and the index may be on
+    a store."""
+
+    workspace: Location
+    index_folder: Location
     vse_dir: Path
     cnn: str
     cnn_weights: str | None

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from data_schemas.atomic import atomic_path
+from data_schemas.storage import Location, local_copy
 from model.decoder.beam_search import SearchOptions
 from model.decoder.conditional_gru import StoryDecoder
 from model.decoder.files import check_context_size
@@ -22,12 +23,13 @@ LOG = logger("stories")
 NOT_FINITE = "vector has NaN or infinite values"
 
 
-def read_vectors(path: Path, dim: int, decoder_dir: Path) -> np.ndarray:
-    """The (N, dim) array of `path`, memory-mapped; a clear error for anything else."""
+def read_vectors(path: Location, dim: int, decoder_dir: Path) -> np.ndarray:
+    """The (N, dim) array of `path`, memory-mapped (a stored file from its local copy); a clear error for
+    anything else."""
     if not path.is_file():
         raise FileNotFoundError(f"--vectors {path} is not a file")
     try:
-        vectors = np.load(path, mmap_mode="r", allow_pickle=False)
+        vectors = np.load(local_copy(path), mmap_mode="r", allow_pickle=False)
     except (ValueError, EOFError) as error:  # not .npy (numpy then tries pickle), or empty
         raise ValueError(f"{path} is not a .npy array ({error})") from None
     if not isinstance(vectors, np.ndarray) or vectors.dtype.kind not in "fiu":
@@ -59,8 +61,9 @@ def decode_rows(decoder: StoryDecoder, words: list[str], vectors: np.ndarray, op
         LOG.info("decode: %d/%d rows, %.1f s (%.1f rows/s)", done, len(vectors), elapsed, done / max(elapsed, 1e-9))
 
 
-def write_jsonl(records: Iterator[dict], out: Path) -> dict[str, int]:
-    """Written to a temporary file beside `out`, then renamed: `out` is complete or absent."""
+def write_jsonl(records: Iterator[dict], out: Location) -> dict[str, int]:
+    """Written to a temporary file beside `out`, then renamed (uploaded once to a store): `out` is complete or
+    absent."""
     counts = {"texts": 0, "rejected": 0}
     with atomic_path(out) as temp, open(temp, "w", encoding="utf-8") as handle:
         for record in records:

@@ -1,9 +1,10 @@
 """`gallery.html`: one card per image with its thumbnail, its nearest captions and its story.
 
 Static pages beside the stories (thumbnails in `thumbs/`, linked relatively), so the output folder
-can be copied or served as it is and opened without a server. Thumbnails are made once: a rerun
-keeps those whose image has not changed since. Each image has its own thumbnail, named by its stem
-and a hash of its path, so `dup.jpg` and `dup.png` (or two folders' `dup.jpg`) never share one.
+can be copied or served as it is (from an object store too, as a static site) and opened without a
+server. Thumbnails are made once: a rerun keeps those whose image has not changed since. Each image
+has its own thumbnail, named by its stem and a hash of its path, so `dup.jpg` and `dup.png` (or two
+folders' `dup.jpg`) never share one.
 
 A large collection is split into pages of PAGE_SIZE cards (gallery.html, gallery-2.html, ...) joined
 by previous/next links, not one page paged by a script: plain links work without JavaScript and from
@@ -15,7 +16,6 @@ is its nearest caption, which is what the retrieval saw in it.
 import hashlib
 import html
 import math
-import os
 import re
 import webbrowser
 from pathlib import Path
@@ -27,6 +27,7 @@ from PIL import Image, ImageOps
 from data_schemas import stories as st
 from data_schemas.atomic import atomic_path, write_text_atomic
 from data_schemas.features import IMAGE_ID, PATH
+from data_schemas.storage import Location, location
 from model.cnn.image_loading import ImageLoadError, to_rgb
 from pipelines.stories.prose import readable, story_rows
 
@@ -66,12 +67,14 @@ def thumb_name(path: str) -> str:
     return f"{Path(path).stem}-{hashlib.sha256(path.encode()).hexdigest()[:10]}.jpg"
 
 
-def make_thumbnail(source: str, target: Path) -> bool:
-    """A JPEG of at most THUMB_SIDE pixels a side, upright and in RGB; False if the image is unreadable."""
-    if target.is_file() and target.stat().st_mtime >= os.path.getmtime(source):
+def make_thumbnail(source: str, target: Location) -> bool:
+    """A JPEG of at most THUMB_SIDE pixels a side, upright and in RGB; False if the image is unreadable.
+    The image and the thumbnail may each be on disk or on a store."""
+    image_path = location(source)
+    if target.is_file() and target.stat().st_mtime >= image_path.stat().st_mtime:
         return True
     try:
-        with Image.open(source) as image:
+        with image_path.open("rb") as handle, Image.open(handle) as image:
             thumb = to_rgb(ImageOps.exif_transpose(image))
             thumb.thumbnail((THUMB_SIDE, THUMB_SIDE))
     except (OSError, ImageLoadError, ValueError):
@@ -124,7 +127,7 @@ def subtitle(rows: list[dict]) -> str:
             f"retrieval ({first[st.VSE]}) from index {first[st.INDEX]}")
 
 
-def _thumbnails(rows: list[dict], out: Path) -> list[str | None]:
+def _thumbnails(rows: list[dict], out: Location) -> list[str | None]:
     """Each row's thumbnail path relative to `out` (None for an unreadable image); thumbnails of
     images no longer in the gallery are removed."""
     names = [thumb_name(row[PATH]) for row in rows]
@@ -134,7 +137,7 @@ def _thumbnails(rows: list[dict], out: Path) -> list[str | None]:
     return [f"{THUMBS}/{name}" if ok else None for name, ok in zip(names, made, strict=True)]
 
 
-def write_gallery(stories_folder: Path, out: Path) -> Path:
+def write_gallery(stories_folder: Location, out: Location) -> Location:
     """Write `out/gallery.html`, its further pages and thumbnails for every story in `stories_folder`, in
     shard order; returns the first page."""
     rows = story_rows(stories_folder)

@@ -7,7 +7,8 @@
     -> OUT/stories/part-*.parquet, OUT/rejects/part-*.parquet
     then OUT/stories.jsonl and OUT/gallery.html (48 cards a page, then gallery-2.html ...; thumbnails
     in OUT/thumbs/) from the finished shards. Each row holds the story as the decoder's tokens (`story`)
-    and as prose (`story_text`).
+    and as prose (`story_text`). WS and OUT may each be a folder or an object-store prefix (s3://...): the
+    models come from the store into the local cache once, every output goes up whole.
 
 Everything a story depends on (images, models' weights, styles, caption vectors, k, search
 options, topic words) is in the stage key: a rerun with the same inputs does nothing, a killed run writes only
@@ -28,6 +29,7 @@ from data_schemas import stories as st
 from data_schemas.atomic import write_text_atomic
 from data_schemas.features import IMAGE_ID, PATH
 from data_schemas.rejects import reject_row
+from data_schemas.storage import Location, location, stored_name
 from data_schemas.workspace import Workspace
 from model.cnn.image_loading import DEFAULT_MAX_PIXELS
 from model.cnn.registry import image_model_spec, resolve_weights
@@ -67,12 +69,12 @@ class JobParams:
 @dataclass(frozen=True)
 class StoriesReport:
     stage: StageReport
-    out: Path
-    jsonl: Path
-    gallery: Path | None
+    out: Location
+    jsonl: Location
+    gallery: Location | None
 
 
-def _encoder_dir(workspace: Path, encoder: str | Path, decoder_dir: Path, given: bool) -> Path:
+def _encoder_dir(workspace: Location, encoder: str | Path, decoder_dir: Path, given: bool) -> Path:
     """The encoder folder; the one a decoder's config names is also looked for beside the decoder
     (shipped models sit together in one folder, outside any workspace)."""
     try:
@@ -84,10 +86,10 @@ def _encoder_dir(workspace: Path, encoder: str | Path, decoder_dir: Path, given:
         return Path(os.path.abspath(sibling))
 
 
-def resolve_models(workspace: Path, decoder: str | Path, index_name: str | Path | None, encoder: str | None,
+def resolve_models(workspace: Location, decoder: str | Path, index_name: str | Path | None, encoder: str | None,
                    cnn: str | None, cnn_weights: str | None) -> StoryModels:
     """Every model a run uses, each folder loaded once to check it and checked to fit together, before any
-    work starts."""
+    work starts. The model folders are local (copies of stored ones); the index stays where it is."""
     decoder_dir = Workspace(workspace).resolve_model(decoder, "decoder")
     check_model_dir(decoder_dir, (DECODER,))
     config = read_decoder_config(decoder_dir)
@@ -102,11 +104,11 @@ def resolve_models(workspace: Path, decoder: str | Path, index_name: str | Path 
     index_folder = find_index(workspace, index_name) if index_name else _only_index(workspace)
     vse_dir = find_vse(CaptionIndex(index_folder), workspace)
     check_model_dir(vse_dir, (VSE,))
-    return StoryModels(Path(workspace), index_folder, vse_dir, choose_cnn(vse_dir, cnn), cnn_weights,
-                       encoder_dir.name, decoder_dir, encoder_dir)
+    return StoryModels(location(workspace), index_folder, vse_dir, choose_cnn(vse_dir, cnn), cnn_weights,
+                       stored_name(encoder_dir), decoder_dir, encoder_dir)
 
 
-def _only_index(workspace: Path) -> Path:
+def _only_index(workspace: Location) -> Location:
     found = sorted(path.parent for path in Workspace(workspace).index_root().glob(f"*/*/{META_FILE}"))
     if len(found) != 1:
         raise ValueError(f"pass --index: {len(found)} caption indexes under {Workspace(workspace).index_root()}"
@@ -124,13 +126,15 @@ def check_dimensions(models: StoryModels, params: StoryParams) -> None:
 
 
 def run_identity(models: StoryModels, params: StoryParams) -> dict:
-    """The run settings written on every row (a beam search's have no sampling fields)."""
+    """The run settings written on every row (a beam search's have no sampling fields); models go by their
+    own names, a stored one's local copy too."""
     search = params.search
     sampling = {st.TOP_P: search.top_p, st.TEMPERATURE: search.temperature} if search.mode == "sample" else {}
     return {st.STYLE: params.style, st.CAPTION_STYLE: params.caption_style, st.K: params.k,
             st.BEAM_WIDTH: search.beam_width, st.SEARCH: search.mode, **sampling,
             st.TOPIC_BONUS: params.topics.bonus, st.TOPIC_CAPTIONS: params.topics.captions,
-            st.DECODER: models.decoder_dir.name, st.ENCODER: models.encoder_id, st.VSE: models.vse_dir.name,
+            st.DECODER: stored_name(models.decoder_dir), st.ENCODER: models.encoder_id,
+            st.VSE: stored_name(models.vse_dir),
             st.RETRIEVAL: read_vse_config(models.vse_dir).kind,
             st.INDEX: f"{models.index_folder.parent.name}/{models.index_folder.name}", st.CNN: models.cnn}
 
@@ -181,7 +185,7 @@ def reject_chunk(key: tuple, path: str, reason: str) -> Chunk:
 
 
 def build_stories(pipeline: beam.Pipeline, shards: list[images.ImageShard], models: StoryModels,
-                  params: StoryParams, job: JobParams, outputs: dict[str, Path], workers: int) -> None:
+                  params: StoryParams, job: JobParams, outputs: dict[str, Location], workers: int) -> None:
     threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
     identity = run_identity(models, params)
     paths = (pipeline | "Shards" >> beam.Create(shards) | "SpreadShards" >> beam.Reshuffle()
@@ -199,14 +203,14 @@ def build_stories(pipeline: beam.Pipeline, shards: list[images.ImageShard], mode
     _ = (paths.heads, stories, rejects) | "Merge" >> beam.Flatten() | "WriteShards" >> WriteShards(write)
 
 
-def write_jsonl(folder: Path, out: Path) -> int:
+def write_jsonl(folder: Location, out: Location) -> int:
     """Every story row as one JSON line, in shard (sorted path) order."""
     lines = [json.dumps(row, ensure_ascii=False) for row in story_rows(folder)]
     write_text_atomic(out, "".join(line + "\n" for line in lines))
     return len(lines)
 
 
-def run(images_arg: str | Sequence[str], out: Path, workspace: Path, models: StoryModels, params: StoryParams,
+def run(images_arg: str | Sequence[str], out: Location, workspace: Location, models: StoryModels, params: StoryParams,
         job: JobParams | None = None, beam_args: list[str] | None = None, gallery: bool = True) -> StoriesReport:
     """Stories for every image of `images_arg` into `out` (see the module docstring)."""
     from pipelines.stories.gallery import write_gallery  # Pillow thumbnails; kept out of Beam workers' imports
@@ -223,7 +227,7 @@ def run(images_arg: str | Sequence[str], out: Path, workspace: Path, models: Sto
     encode_captions(index, models.encoder_dir, workspace, job.device, beam_args)
     built = caption_vectors(index, workspace, models.encoder_id, read_decoder_config(models.decoder_dir).dim_ctx)
     paths = images.list_images(images_arg)
-    out = Path(out)
+    out = location(out)
     outputs = {"stories": out / "stories", "rejects": out / "rejects"}
     shards = images.plan_shards(paths, job.shard_size)
     if built is None:  # a dry run before the caption vectors exist: every story would be told afresh

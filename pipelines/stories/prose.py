@@ -5,14 +5,13 @@ gallery's cards and its image alt texts all come from `readable`, so they never 
 """
 
 import re
-from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from nltk.tokenize.treebank import TreebankWordDetokenizer
 
 from data_schemas import stories as st
 from data_schemas.shards import shard_paths
+from data_schemas.storage import Location, read_parquet
 
 DETOKENIZER = TreebankWordDetokenizer()
 
@@ -33,6 +32,7 @@ def with_story_text(table: pa.Table) -> pa.Table:
     return table.add_column(table.schema.get_field_index(st.STORY) + 1, st.STORY_TEXT, texts)
 
 
-def story_rows(folder: Path) -> list[dict]:
-    """Every story row of the shards in `folder`, in shard (sorted path) order, each with its story_text."""
-    return [row for path in shard_paths(folder) for row in with_story_text(pq.read_table(path)).to_pylist()]
+def story_rows(folder: Location) -> list[dict]:
+    """Every story row of the shards in `folder` (on disk or a store), in shard (sorted path) order, each with
+    its story_text."""
+    return [row for path in shard_paths(folder) for row in with_story_text(read_parquet(path)).to_pylist()]

@@ -18,10 +18,10 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from data_schemas.storage import Location, location
 from model.text.stopwords import STOPWORDS
 from model.text.tokenize import tokenize
 
@@ -64,11 +64,11 @@ def relevance(story: str, captions: Iterable[str]) -> int:
     return len(content_words(captions) & set(tokens(story)))
 
 
-def photo_captions(path: Path) -> dict[str, list[str]]:
+def photo_captions(path: str | Location) -> dict[str, list[str]]:
     """Each photo's own captions from a CSV with `image` and `caption` columns (the Flickr8k sample's
     captions.txt): what relevance is measured against."""
     by_photo: dict[str, list[str]] = {}
-    with Path(path).open(newline="", encoding="utf-8") as file:
+    with location(path).open(newline="", encoding="utf-8") as file:
         for row in csv.DictReader(file):
             by_photo.setdefault(row["image"], []).append(row["caption"])
     return by_photo

@@ -115,7 +115,11 @@ def keyed(value: Any, root: str | Location | None) -> Any:
         if isinstance(item, str):
             relative = _under(item, roots)
             if relative is None and (copy := _under(item, cache)) is not None:
-                return IN_CACHE + copy
+                # CACHE/store/VERSION/PROTOCOL/PATH copies PROTOCOL://PATH: under a stored workspace it is
+                # keyed as that path (a model's content enters keys through its file fingerprints).
+                _, protocol, rest = [*copy.split("/", 2), "", ""][:3]
+                stored = _under(f"{protocol}://{rest}", roots) if rest else None
+                return IN_ROOT + stored if stored is not None else IN_CACHE + copy
             return item if relative is None else IN_ROOT + relative
         return item
 

@@ -67,7 +67,9 @@ def test_stored_models_are_copied_once_per_version(s3_workspace, monkeypatch, tm
     (model / "weights.pt").write_bytes(b"two!")
     fresh = local_copy(model)
     assert fresh != copy and (fresh / "weights.pt").read_bytes() == b"two!"
-    assert keyed({"model": str(fresh)}, s3_workspace)["model"].startswith("<store-cache>/")
+    # A copy of a model under the stored workspace is keyed as the model's place in it, as on disk.
+    assert keyed({"model": str(fresh)}, s3_workspace)["model"] == "<root>/models/m"
+    assert keyed({"model": str(fresh)}, "s3://elsewhere/ws")["model"].startswith("<store-cache>/")
 
 
 def test_stage_paths_are_keyed_relative_to_a_stored_workspace(s3_workspace):

@@ -8,9 +8,13 @@ three caption sets and their stories all come from the shipped encoder, VSE and 
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flows.cli.flow import prefect_defaults, print_result
 from flows.cli.parser import add_dry_run, later, runs_beam
+
+if TYPE_CHECKING:
+    from data_schemas.storage import Location
 
 REPO = Path(__file__).resolve().parents[2]
 TRAINED = REPO / "trained"
@@ -43,8 +47,8 @@ def _add_demo_options(p: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run_demo)
 
 
-def sample_list(images: Path, count: int, out: Path) -> Path:
-    """The first COUNT photos by path, as a list file (the story job's input)."""
+def sample_list(images: Path, count: int, out: "Location") -> "Location":
+    """The first COUNT photos by path, as a list file (the story job's input), in a folder or on a store."""
     from pipelines.features import list_images
 
     photos = list_images(str(images))[:count]
@@ -54,7 +58,10 @@ def sample_list(images: Path, count: int, out: Path) -> Path:
 
 
 def run_demo(args: argparse.Namespace, beam_args: list[str]) -> None:
-    data, workspace = args.shared / "data", args.workspace.resolve()
+    from data_schemas.storage import is_remote
+
+    data = args.shared / "data"
+    workspace = args.workspace if is_remote(args.workspace) else args.workspace.resolve()
     prefect_defaults(workspace)  # Prefect reads its settings when it loads: set them first
     from flows.prefect.demo import demo_parameters
     from flows.prefect.pipeline import pipeline_flow

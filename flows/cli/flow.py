@@ -33,7 +33,10 @@ FLOWS = {  # command name -> module:flow
     "pipeline": "flows.prefect.pipeline:pipeline_flow",
 }
 PREFECT_NOTE = ("Prefect keeps its database, results and caches in PREFECT_HOME (default here: WS/.prefect) and "
-                "runs offline on its own temporary API unless PREFECT_API_URL names a server.")
+                "runs offline on its own temporary API unless PREFECT_API_URL names a server. For a workspace on an "
+                "object store (s3://bucket/prefix) the stage results and cache records go to WS/.prefect/results on "
+                "the store, where every host sees them, while PREFECT_HOME (its SQLite database cannot live on a "
+                "store) defaults to $STORYTELLER_CACHE/prefect on this machine (~/.cache/storyteller/prefect).")
 
 
 def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersAction,
@@ -50,10 +53,12 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
     runs_beam(p)
     p.set_defaults(run=run_flow)
     s = commands.add_parser(
-        "serve", epilog=PREFECT_NOTE, help="serve the nightly style recomputation and hourly stories on schedules",
+        "serve", epilog=f"{PREFECT_NOTE}\n\n{SEVERAL_HOSTS}", formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="serve the nightly style recomputation and hourly stories on schedules",
         description="Registers the deployments restyle/nightly-restyle and bulk-stories/hourly-stories with cron "
                     "schedules and runs them from this process until Ctrl-C. Without PREFECT_API_URL it starts a "
-                    "local Prefect server (scheduler and UI) on 127.0.0.1 for as long as it runs.")
+                    "local Prefect server (scheduler and UI) on 127.0.0.1 for as long as it runs. With --work-pool "
+                    "it registers them with a work pool of a shared server instead, for workers on other hosts.")
     s.add_argument("--workspace", type=Path, required=True, help="root folder of all artifacts")
     s.add_argument("--restyle", type=Path, help="JSON parameters of the restyle flow (encoder, corpora, styles)")
     s.add_argument("--stories", type=Path,
@@ -62,13 +67,33 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
     s.add_argument("--restyle-cron", help="cron of restyle runs (default: '0 3 * * *', 03:00 daily)")
     s.add_argument("--stories-cron", help="cron of stories runs (default: '0 * * * *', hourly)")
     s.add_argument("--timezone", help="IANA time zone the crons are read in (default: UTC)")
+    s.add_argument("--work-pool", metavar="NAME",
+                   help="register the deployments with this process work pool of the server PREFECT_API_URL names "
+                        "and return; its workers run them (default: none, serve them from this process)")
     s.set_defaults(run=run_serve)
 
 
-def prefect_defaults(workspace: Path | None) -> None:
-    """Offline defaults, set before Prefect loads; anything the user exported wins."""
+SEVERAL_HOSTS = """On several hosts (workspace on an object store, one Prefect server, workers anywhere):
+  server host, once:  prefect server start --host 0.0.0.0            (API, scheduler and UI on port 4200)
+  every host:         export PREFECT_API_URL=http://SERVER:4200/api
+                      export AWS_ENDPOINT_URL=... AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... \\
+                             AWS_DEFAULT_REGION=...                  (the same store for every host)
+  once:               prefect work-pool create --type process storyteller
+                      storyteller serve --workspace s3://bucket/ws --restyle R.json --work-pool storyteller
+  each worker host:   pip install -e . (a checkout of the same commit), then
+                      prefect worker start --pool storyteller
+Each worker runs the flow runs it picks up in subprocesses with its own environment. The stage results and
+caches are at s3://bucket/ws/.prefect/results, shared by every worker; artifacts and logs go to the server.
+Beam jobs inside the flows run where their beam_args say (e.g. --runner=DaskRunner --dask_client_address=HOST:8786)."""
+
+
+def prefect_defaults(workspace: Any) -> None:
+    """Offline defaults, set before Prefect loads; anything the user exported wins. WORKSPACE: a folder, a
+    store URL (or UPath), or None. A stored workspace's Prefect home is local: SQLite needs a file on this disk."""
+    from data_schemas.storage import cache_root, is_remote
+
     if workspace and not os.environ.get("PREFECT_API_URL"):
-        home = Path(workspace).resolve() / ".prefect"
+        home = cache_root() / "prefect" if is_remote(workspace) else Path(workspace).resolve() / ".prefect"
         if os.environ.setdefault("PREFECT_HOME", str(home)) == str(home):
             # Prefect creates only the last folder of its home: in a new workspace it warned "Failed to
             # create the Prefect home directory" and its temporary server could not open its database.
@@ -124,4 +149,9 @@ def run_serve(args: argparse.Namespace, beam_args: list[str]) -> None:
                              _read_json(args.stories, "--stories"), args.watch,
                              args.restyle_cron or serve.RESTYLE_CRON, args.stories_cron or serve.STORIES_CRON,
                              args.timezone)
+    if args.work_pool:
+        serve.deploy_to_pool(made, args.work_pool)
+        print(f"storyteller serve: {', '.join(f'{d.flow_name}/{d.name}' for d in made)} registered with work pool "
+              f"{args.work_pool}; `prefect worker start --pool {args.work_pool}` runs them")
+        return
     serve.serve(made)

@@ -1,21 +1,21 @@
 """A table per kind of artifact in a workspace (corpora, vocabularies, vectors, features, models, styles,
-caption indexes): what `make demo` prints at the end."""
+caption indexes): what `make demo` prints at the end. The workspace may be on an object store."""
 
 import argparse
 import json
-from pathlib import Path
 
+from data_schemas.storage import Location, location
 from data_schemas.workspace import CORPORA, FEATURES, INDEX, MODEL_CONFIG, MODELS, STYLES, VECTORS, VOCAB
 from flows.cli.report import table
 from pipelines.core.manifest import META_FILE
 from pipelines.style.files import cosines_to_others
 
 
-def _metas(pattern: str, workspace: Path) -> list[tuple[Path, dict]]:
+def _metas(pattern: str, workspace: Location) -> list[tuple[Location, dict]]:
     return [(path, json.loads(path.read_text())) for path in sorted(workspace.glob(pattern))]
 
 
-def corpora_table(workspace: Path) -> str:
+def corpora_table(workspace: Location) -> str:
     rows = []
     for path, meta in _metas(f"{CORPORA}/*/*/{META_FILE}", workspace):
         stats = meta.get("stats", {})
@@ -24,13 +24,13 @@ def corpora_table(workspace: Path) -> str:
     return table(["artifact", "shards", "rows", "records in", "out", "rejected"], rows)
 
 
-def vocabularies_table(workspace: Path) -> str:
+def vocabularies_table(workspace: Location) -> str:
     rows = [[path.name.removesuffix(".meta.json"), meta["words"], meta["tokens"], meta["sequences"]]
             for path, meta in _metas(f"{VOCAB}/*.meta.json", workspace)]
     return table(["vocabulary", "words", "tokens", "sequences"], rows)
 
 
-def vectors_table(workspace: Path) -> str:
+def vectors_table(workspace: Location) -> str:
     rows = []
     for path, meta in _metas(f"{VECTORS}/*/*/*/{META_FILE}", workspace):
         stats = meta.get("stats", {})
@@ -39,7 +39,7 @@ def vectors_table(workspace: Path) -> str:
     return table(["vectors (model/corpus/kind)", "rows", "rejected", "padding"], rows)
 
 
-def features_table(workspace: Path) -> str:
+def features_table(workspace: Location) -> str:
     rows = []
     for path, meta in _metas(f"{FEATURES}/*/*/{META_FILE}", workspace):
         stats = meta.get("stats", {})
@@ -47,7 +47,7 @@ def features_table(workspace: Path) -> str:
     return table(["image features (cnn/dataset)", "shards", "images", "rejected"], rows)
 
 
-def models_table(workspace: Path) -> str:
+def models_table(workspace: Location) -> str:
     rows = []
     for path, config in _metas(f"{MODELS}/*/{MODEL_CONFIG}", workspace):
         metrics = config.get("provenance", {}).get("metrics", {})
@@ -66,7 +66,7 @@ def models_table(workspace: Path) -> str:
     return table(["model", "kind", "dim_word", "dim", "quality"], rows)
 
 
-def styles_table(workspace: Path) -> str:
+def styles_table(workspace: Location) -> str:
     rows = []
     for path, meta in _metas(f"{STYLES}/*/*.json", workspace):
         cosines = cosines_to_others(workspace, path.parent.name, path.stem)
@@ -76,7 +76,7 @@ def styles_table(workspace: Path) -> str:
     return table(["style (encoder/name)", "source", "kind", "corpora", "vectors", "cos to the others"], rows)
 
 
-def indexes_table(workspace: Path) -> str:
+def indexes_table(workspace: Location) -> str:
     rows = []
     for path, meta in _metas(f"{INDEX}/*/*/{META_FILE}", workspace):
         rows.append(["/".join(path.parent.parts[-2:]), meta["captions"], meta["dim"], meta["index"]["factory"],
@@ -84,8 +84,8 @@ def indexes_table(workspace: Path) -> str:
     return table(["caption index (vse/name)", "captions", "dim", "index", "nprobe", "recall@10"], rows)
 
 
-def workspace_summary(workspace: Path) -> str:
-    workspace = Path(workspace)
+def workspace_summary(workspace: str | Location) -> str:
+    workspace = location(workspace)
     parts = [corpora_table, vocabularies_table, vectors_table, features_table, models_table, styles_table,
              indexes_table]
     return "\n\n".join(part(workspace) for part in parts)
@@ -93,7 +93,9 @@ def workspace_summary(workspace: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--workspace", type=Path, required=True)
+    parser.add_argument("--workspace", type=location, required=True,
+                        help="root folder of all artifacts, or an object-store prefix such as s3://bucket/prefix "
+                             "(required)")
     print(workspace_summary(parser.parse_args().workspace))
 
 

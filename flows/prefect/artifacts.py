@@ -4,7 +4,6 @@ each one stands alone: counts that add up, timings, and paths to the full output
 
 import json
 import re
-from pathlib import Path
 from uuid import UUID
 
 import numpy as np
@@ -18,6 +17,7 @@ from prefect.context import TaskRunContext
 
 from data_schemas import stories as st
 from data_schemas.features import IMAGE_ID
+from data_schemas.storage import Location, location, stored_name
 from flows.prefect.cache import UP_TO_DATE, StageSummary
 from pipelines.style.files import cosines_to_others, list_styles, read_style
 
@@ -49,13 +49,13 @@ def publish_summary(flow_name: str, summaries: list[StageSummary]) -> UUID:
                                     description=f"rows and timings of every stage of {flow_name}")
 
 
-def style_rows(workspace: Path, encoder: str) -> list[dict]:
+def style_rows(workspace: Location, encoder: str) -> list[dict]:
     """One row per style of the encoder: where it came from, what it averages, its size and norm."""
-    rows = []
+    rows, encoder_id = [], stored_name(location(encoder))
     for name in list_styles(workspace, encoder):
         found = read_style(workspace, encoder, name)
         meta = found.meta
-        rows.append({"style": name, "encoder": Path(encoder).name, "source": meta.get("source", ""),
+        rows.append({"style": name, "encoder": encoder_id, "source": meta.get("source", ""),
                      "corpora": ",".join(meta.get("corpora", [])), "kind": meta.get("kind", ""),
                      "filter": json.dumps(meta.get("filter")), "count": meta.get("count", ""),
                      "dim": int(found.vector.shape[0]), "norm": round(float(np.linalg.norm(found.vector)), 4),
@@ -64,14 +64,16 @@ def style_rows(workspace: Path, encoder: str) -> list[dict]:
     return rows
 
 
-def publish_styles(workspace: Path, encoder: str) -> UUID:
-    return create_table_artifact(style_rows(Path(workspace), encoder), key=artifact_key("styles", Path(encoder).name),
-                                 description=f"style vectors of encoder {Path(encoder).name}")
+def publish_styles(workspace: str | Location, encoder: str) -> UUID:
+    """ENCODER: an id, a model folder, or the local copy of a stored one (named by the stored folder)."""
+    encoder_id = stored_name(location(encoder))
+    return create_table_artifact(style_rows(location(workspace), encoder), key=artifact_key("styles", encoder_id),
+                                 description=f"style vectors of encoder {encoder_id}")
 
 
-def stories_markdown(jsonl: Path, gallery: Path | None, sample: int = SAMPLE_STORIES) -> str:
+def stories_markdown(jsonl: Location, gallery: Location | None, sample: int = SAMPLE_STORIES) -> str:
     """The gallery's path and the first stories (image and text) of the JSONL."""
-    rows = [json.loads(line) for line in Path(jsonl).read_text(encoding="utf-8").splitlines()]
+    rows = [json.loads(line) for line in location(jsonl).read_text(encoding="utf-8").splitlines()]
     lines = ["# Stories", "", f"{len(rows)} stories in `{jsonl}`" + (f"; gallery: `{gallery}`" if gallery else ""),
              "", "| image | story |", "|---|---|"]
     for row in rows[:sample]:
@@ -80,7 +82,7 @@ def stories_markdown(jsonl: Path, gallery: Path | None, sample: int = SAMPLE_STO
     return "\n".join(lines) + "\n"
 
 
-def publish_stories(jsonl: Path, gallery: Path | None, name: str) -> UUID:
+def publish_stories(jsonl: Location, gallery: Location | None, name: str) -> UUID:
     return create_markdown_artifact(stories_markdown(jsonl, gallery), key=artifact_key("stories", name),
                                     description="a sample of the stories and where the gallery is")
 

@@ -6,10 +6,12 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
+from data_schemas.storage import location
 from flows.prefect import tasks as tasks
 from flows.prefect.artifacts import publish_stories, publish_summary
 from flows.prefect.cache import StageSummary, run_stage
 from flows.prefect.tasks import StoryModelNames, resolve_story_models
+from flows.prefect.workspace import WorkspaceLocation
 from pipelines.core.manifest import StageStart
 from pipelines.stories import collection as collection
 from pipelines.stories import job as stories
@@ -23,14 +25,14 @@ def collection_settings(workspace: Path, models: StoryModelNames, params: StoryP
 
 
 @flow(name="bulk-stories")
-def bulk_stories_flow(images_arg: str | list[str], out: Path, workspace: Path, models: StoryModelNames,
-                      params: StoryParams, job: stories.JobParams | None = None, gallery: bool = True,
-                      beam_args: list[str] | None = None) -> StageSummary:
+def bulk_stories_flow(images_arg: str | list[str], out: WorkspaceLocation, workspace: WorkspaceLocation,
+                      models: StoryModelNames, params: StoryParams, job: stories.JobParams | None = None,
+                      gallery: bool = True, beam_args: list[str] | None = None) -> StageSummary:
     """Stories for the images of IMAGES_ARG (folder, glob, list file or paths) that no earlier run into
     OUT told, appended to OUT's collection (see `pipelines.stories.collection`)."""
     logger = get_run_logger()
-    out = Path(out)
-    collection.check_settings(out, collection_settings(Path(workspace), models, params))
+    out = location(out)
+    collection.check_settings(out, collection_settings(location(workspace), models, params))
     told, settled = collection.told_images(out), collection.settled_rejects(out)
     pending = [path for path in collection.list_dataset(images_arg) if path not in told and path not in settled]
     if pending:

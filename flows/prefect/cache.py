@@ -13,6 +13,8 @@ The key holds paths as given, the workspace's among them, on purpose: a cached s
 absolute output files it saw, so a copied or moved workspace must not answer from the original's
 cache. There the tasks run and each stage's own key, made of content and workspace-relative paths,
 finds its outputs done in a moment.
+For a workspace on an object store the results and cache records are kept on the store too (WS/.prefect/
+results, see `flows.prefect.workspace`), so every host that reaches the store shares one cache.
 `cached_summary` reads that cache without starting a task run, so the end-to-end flow can see that
 nothing changed before it starts a single subflow.
 """
@@ -23,7 +25,6 @@ import inspect
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from prefect import Task
@@ -34,6 +35,8 @@ from prefect.states import State
 from prefect.utilities.callables import get_call_parameters
 from pydantic_core import to_jsonable_python
 
+from data_schemas.storage import Location, location
+from flows.prefect.workspace import bound_to
 from pipelines.core.all_rejected import check_some_kept
 from pipelines.core.dry_run import dry_run_enabled
 from pipelines.core.manifest import META_FILE, StageStart, code_version, file_fingerprint
@@ -61,38 +64,40 @@ class StageSummary:
     balanced: bool = True  # rows in = rows out + rejected must hold (not for counts of words or training)
 
 
-def sha256_of_files(paths: Iterable[Path]) -> dict[str, str]:
-    return {str(path): file_fingerprint(path)["sha256"] for path in paths if Path(path).is_file()}
+def sha256_of_files(paths: Iterable[str | Location]) -> dict[str, str]:
+    return {str(path): file_fingerprint(path)["sha256"] for path in paths if location(path).is_file()}
 
 
-def summarize(report: StageReport, outputs: dict[str, Path], stage: str | None = None) -> StageSummary:
+def summarize(report: StageReport, outputs: dict[str, Location], stage: str | None = None) -> StageSummary:
     """A sharded stage's report; `outputs` are its output folders (their `_meta.json` mark completion). A stage
     that rejected every record fails the task here (AllRejectedError), and with it the flow."""
     stats = report.stats
     check_some_kept(stage or report.stage, stats, outputs.get("rejects"))
     return StageSummary(stage or report.stage, report.start.value, stats.get("records_in", 0),
                         stats.get("records_out", 0), stats.get("records_rejected", 0), round(report.seconds, 2),
-                        sha256_of_files(Path(folder) / META_FILE for folder in outputs.values()),
+                        sha256_of_files(location(folder) / META_FILE for folder in outputs.values()),
                         {"shards": report.shards, "shards_run": report.shards_run, "rows": report.rows})
 
 
 def still_current(summary: StageSummary) -> bool:
-    """Whether the output files a (cached) summary recorded are on disk unchanged."""
-    return all(Path(path).is_file() and file_fingerprint(path)["sha256"] == digest
+    """Whether the output files a (cached) summary recorded are there (on disk or the store) unchanged."""
+    return all(location(path).is_file() and file_fingerprint(path)["sha256"] == digest
                for path, digest in summary.outputs.items())
 
 
-def fingerprint(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
+def fingerprint(path: str | Location) -> dict[str, Any]:
+    path = location(path)
     stat = path.stat()
     if stat.st_size > BIG_FILE:
+        # A stored object's mtime is its upload time: an overwritten object changes it, as a rewrite does on disk.
         return {"path": str(path), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     return file_fingerprint(path)
 
 
-def model_files(model_dir: str | Path) -> list[Path]:
+def model_files(model_dir: str | Location) -> list[Location]:
     """The files of a model directory (config, weights, vocabulary, tables), not its checkpoints."""
-    return sorted(path for path in Path(model_dir).iterdir() if path.is_file() and not path.name.startswith("."))
+    return sorted((path for path in location(model_dir).iterdir() if path.is_file() and not path.name.startswith(".")),
+                  key=str)
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,7 @@ def cached_summary(stage_task: Task, parameters: dict[str, Any]) -> StageSummary
     """What `run_stage(stage_task, **parameters)` would answer from Prefect's cache (marked `cached`), read
     without starting a task run; None where it would run the task: no key yet, nothing stored under
     the key, or outputs changed since. Call it inside a flow run (whose result store it reads)."""
+    stage_task = bound_to(stage_task, parameters["workspace"])
     key = stage_task.cache_key_fn.of(stage_task, get_call_parameters(stage_task.fn, (), parameters))
     store = get_result_store().update_for_task(stage_task)
     if key is None or not store.exists(key):
@@ -172,7 +178,9 @@ STAGE_TASK: dict[str, Any] = {
 
 def run_stage(stage_task: Task, **parameters: Any) -> StageSummary:
     """Call a stage task inside a flow; a cached result whose outputs changed on disk is recomputed.
-    The summary says `cached` when Prefect's cache answered."""
+    The summary says `cached` when Prefect's cache answered; results and cache records are kept with the
+    workspace when it is on a store (see flows.prefect.workspace)."""
+    stage_task = bound_to(stage_task, parameters["workspace"])
     state = stage_task(**parameters, return_state=True)
     summary: StageSummary = state.result()
     if state.name == "Cached" and not still_current(summary):

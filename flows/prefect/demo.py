@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import Any
 
+from data_schemas.storage import Location
 from flows.prefect.pipeline import Images, Models, Styles, Telling
 from flows.prefect.stage_flows import CorpusSource
 from model.decoder.beam_search import SearchOptions
@@ -24,7 +25,7 @@ def retrieval_models(models: Path, retrieval: str) -> dict[str, str | None]:
     return {"vse": str(models / VSE), "zero_shot": str(models / ZERO_SHOT) if retrieval == "fused" else None}
 
 
-def demo_parameters(data: Path, workspace: Path, photos: Path, models: Path, search: str,
+def demo_parameters(data: Path, workspace: Location, photos: Location, models: Path, search: str,
                     beam_width: int, retrieval: str = RETRIEVAL_MODES[0]) -> dict[str, Any]:
     """The romance novels and the Flickr8k, COCO val2017 and Multi30k captions (the caption style and the
     index over the three caption sets, 183 k distinct captions) with the shipped models; the photos of the

@@ -13,13 +13,12 @@ summaries without starting a subflow; otherwise it runs every stage as a subflow
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 from prefect import Flow, Task, flow, get_run_logger
 
 from data_schemas.shards import shard_paths
+from data_schemas.storage import Location, location, parquet_metadata
 from data_schemas.workspace import Workspace
 from flows.prefect import stage_flows as stages
 from flows.prefect import tasks as tasks
@@ -28,6 +27,7 @@ from flows.prefect.bulk_stories import bulk_stories_flow, collection_settings
 from flows.prefect.cache import StageSummary, cached_summary
 from flows.prefect.stage_flows import CorpusSource
 from flows.prefect.tasks import StoryModelNames
+from flows.prefect.workspace import WorkspaceLocation
 from model.decoder.train import DecoderRecipe
 from model.skipthought.train import EncoderRecipe
 from model.vse.fused import FUSION_WEIGHT
@@ -83,7 +83,7 @@ class Images:
 
 @dataclass(frozen=True)
 class Telling:
-    out: Path
+    out: WorkspaceLocation  # a folder or an object-store prefix, as the workspace
     params: StoryParams = field(default_factory=lambda: StoryParams("book"))
     job: stories.JobParams = field(default_factory=stories.JobParams)
     index_params: index.IndexParams = field(default_factory=index.IndexParams)
@@ -119,13 +119,13 @@ class CacheLookups:
             raise HasWork(stage_flow.name)
         return summary
 
-    def stories(self, images_arg: str | list[str], out: Path, workspace: Path, models: StoryModelNames,
+    def stories(self, images_arg: str | list[str], out: Location, workspace: Location, models: StoryModelNames,
                 params: StoryParams, job: stories.JobParams | None = None,
                 beam_args: list[str] | None = None) -> StageSummary:
         """What `bulk_stories_flow` says when it has nothing to tell: the collection holds these settings,
         every image is told or settled, and its JSONL and gallery were merged after every run's shards
         (`job` and `beam_args` say only how new stories would be told)."""
-        out = Path(out)
+        out = location(out)
         recorded = out / collection.SETTINGS_FILE
         if not recorded.is_file() or json.loads(recorded.read_text()) != collection_settings(workspace, models, params):
             raise HasWork("bulk-stories (settings)")
@@ -139,11 +139,11 @@ class CacheLookups:
                 > min(path.stat().st_mtime_ns for path in merged)):
             raise HasWork("bulk-stories (merge)")
         return StageSummary(f"stories {out.name}", StageStart.DONE.value, details={
-            "new_images": 0, "stories_total": sum(pq.read_metadata(shard).num_rows for shard in shards),
+            "new_images": 0, "stories_total": sum(parquet_metadata(shard).num_rows for shard in shards),
             "jsonl": str(merged[0]), "gallery": str(merged[1])})
 
 
-def _corpus(run: Subflows | CacheLookups, corpus: CorpusSource, workspace: Path,
+def _corpus(run: Subflows | CacheLookups, corpus: CorpusSource, workspace: Location,
             beam_args: list[str] | None) -> StageSummary:
     if corpus.caption_params:
         return run.stage(stages.corpus_captions_flow, tasks.corpus_captions, source=corpus.source, name=corpus.name,
@@ -169,7 +169,7 @@ def _indexed(captions: CorpusSource, index_captions: list[CorpusSource] | None) 
     return [captions, *(corpus for corpus in given if corpus.name != captions.name)]
 
 
-def _stages(run: Subflows | CacheLookups, workspace: Path, novels: list[CorpusSource], captions: CorpusSource,
+def _stages(run: Subflows | CacheLookups, workspace: Location, novels: list[CorpusSource], captions: CorpusSource,
             indexed: list[CorpusSource], photos: Images, telling: Telling, models: Models, styles: Styles,
             device: str, beam_args: list[str] | None) -> tuple[list[StageSummary], StoryModelNames]:
     """Every stage in order, each through `run`; their summaries and the models of the stories. INDEXED are
@@ -218,7 +218,7 @@ def _stages(run: Subflows | CacheLookups, workspace: Path, novels: list[CorpusSo
     return done, story_models
 
 
-def _record_story_defaults(workspace: Path, story: StoryModelNames, params: StoryParams) -> None:
+def _record_story_defaults(workspace: Location, story: StoryModelNames, params: StoryParams) -> None:
     """WS/defaults.json: `storyteller stories` given only images, workspace and out tells stories as this run."""
     folders = {"decoder": Workspace(workspace).resolve_model(story.decoder, "decoder"), "index": story.index,
                "encoder": story.encoder}
@@ -226,7 +226,7 @@ def _record_story_defaults(workspace: Path, story: StoryModelNames, params: Stor
 
 
 @flow(name="storyteller-pipeline")
-def pipeline_flow(workspace: Path, novels: list[CorpusSource], captions: CorpusSource, photos: Images,
+def pipeline_flow(workspace: WorkspaceLocation, novels: list[CorpusSource], captions: CorpusSource, photos: Images,
                   telling: Telling, models: Models | None = None, styles: Styles | None = None,
                   index_captions: list[CorpusSource] | None = None, device: str = "auto",
                   beam_args: list[str] | None = None) -> list[StageSummary]:

@@ -12,7 +12,6 @@ The flow reports which corpora changed in this run and what each style did.
 """
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from prefect import flow, get_run_logger
 
@@ -21,6 +20,7 @@ from flows.prefect import tasks as tasks
 from flows.prefect.artifacts import publish_styles, publish_summary
 from flows.prefect.cache import UP_TO_DATE, StageSummary, run_stage
 from flows.prefect.stage_flows import CorpusSource, build_corpus
+from flows.prefect.workspace import WorkspaceLocation
 from pipelines import encode
 
 
@@ -48,7 +48,7 @@ def _needed_vectors(styles: list[StyleSpec]) -> list[tuple[str, str]]:
 
 
 @flow(name="restyle")
-def restyle_flow(workspace: Path, encoder: str, corpora: list[CorpusSource], styles: list[StyleSpec],
+def restyle_flow(workspace: WorkspaceLocation, encoder: str, corpora: list[CorpusSource], styles: list[StyleSpec],
                  device: str = "auto", beam_args: list[str] | None = None) -> RestyleReport:
     """Bring the corpora up to date with their sources, encode them with ENCODER (an id under WS/models
     or a folder), and recompute each style whose corpora changed."""
@@ -71,5 +71,5 @@ def restyle_flow(workspace: Path, encoder: str, corpora: list[CorpusSource], sty
     logger.info("corpora changed: %s; styles recomputed: %s", changed or "none", recomputed or "none")
     summaries = [*built, *encoded, *styled]
     publish_summary("restyle", summaries)
-    publish_styles(Path(workspace), model_dir.name)
+    publish_styles(workspace, str(model_dir))
     return RestyleReport(changed, recomputed, summaries)

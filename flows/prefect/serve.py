@@ -9,6 +9,12 @@ Schedules need Prefect's scheduler service, and the ephemeral API a flow starts 
 (cron schedules would be registered and never fire). Without PREFECT_API_URL this command therefore
 starts `prefect server start` on 127.0.0.1 (UI included) for as long as it serves; with
 PREFECT_API_URL set (a shared `prefect server start`, or Prefect Cloud) it registers there instead.
+
+On several hosts (`deploy_to_pool`): the deployments go to a process work pool of a shared server and
+this process returns; `prefect worker start --pool NAME` on any host with the same code, PREFECT_API_URL
+and AWS_* environment runs them, each flow run in a subprocess of its worker. With the workspace on an
+object store every worker reads and writes the same artifacts and shares one cache of stage results
+(WS/.prefect/results, see flows.prefect.workspace); artifacts and logs go to the server.
 """
 
 import os
@@ -18,8 +24,8 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import prefect
@@ -29,6 +35,7 @@ from prefect.exceptions import ParameterTypeError
 from prefect.flows import Flow
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from data_schemas.storage import Location
 from flows.prefect.bulk_stories import bulk_stories_flow
 from flows.prefect.restyle import restyle_flow
 
@@ -46,7 +53,7 @@ def checked(flow: Flow, parameters: dict[str, Any], what: str) -> dict[str, Any]
     return parameters
 
 
-def deployments(workspace: Path, restyle: dict[str, Any] | None = None, stories: dict[str, Any] | None = None,
+def deployments(workspace: Location, restyle: dict[str, Any] | None = None, stories: dict[str, Any] | None = None,
                 watch: str | None = None, restyle_cron: str = RESTYLE_CRON, stories_cron: str = STORIES_CRON,
                 timezone: str | None = None) -> list[RunnerDeployment]:
     """The scheduled deployments: `restyle` and `stories` are the flows' parameters (workspace and, for
@@ -117,3 +124,17 @@ def serve(made: list[RunnerDeployment]) -> None:
         print(f"storyteller serve: {', '.join(f'{d.flow_name}/{d.name}' for d in made)} on {url} "
               f"(UI at {url.removesuffix('/api')}); Ctrl-C stops", file=sys.stderr)
         prefect.serve(*made, pause_on_shutdown=False)
+
+
+def deploy_to_pool(made: list[RunnerDeployment], pool: str) -> list[UUID]:
+    """Register the deployments with work pool POOL of the server PREFECT_API_URL names, for its workers
+    on any host to run; nothing runs here. A temporary local server would vanish with this process, so
+    PREFECT_API_URL must be set."""
+    if not PREFECT_API_URL.value():
+        raise ValueError(f"--work-pool {pool}: set PREFECT_API_URL to the server the pool's workers poll "
+                         "(`prefect server start --host 0.0.0.0` on one host; see `storyteller serve --help`)")
+    try:
+        return prefect.deploy(*made, work_pool_name=pool, build=False, push=False, print_next_steps_message=False,
+                              ignore_warnings=True)
+    except ValueError as error:  # no such pool
+        raise ValueError(f"--work-pool {pool}: {error} (`prefect work-pool create --type process {pool}`)") from None

@@ -7,15 +7,18 @@ Freshness, from the stage bookkeeping alone (nothing is rebuilt or loaded):
   or an upstream artifact (corpus, vectors) rebuilt under another key;
 - current: otherwise. Inputs no longer on disk are noted, not counted as changes.
 Input paths recorded under the workspace the artifact was made in are looked up in this one, so a
-moved workspace is read the same.
+moved workspace is read the same. A workspace on an object store is read the same way, over the store;
+its artifacts' sizes are the sizes of their objects.
 """
 
 import json
 import os
+import posixpath
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from data_schemas.storage import Location, is_remote, location
 from data_schemas.workspace import CORPORA, FEATURES, INDEX, MODEL_CONFIG, STYLES, VECTORS, Workspace
 from pipelines.core.manifest import META_FILE, RUN_FILE, file_fingerprint
 
@@ -33,16 +36,19 @@ class ArtifactStatus:
     bytes: int
 
 
-def _read_json(path: Path) -> dict | None:
+def _read_json(path: Location) -> dict | None:
     try:
         return json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
 
 
-def _size(*paths: Path) -> int:
+def _size(*paths: Location) -> int:
     total = 0
     for path in paths:
+        if is_remote(path):  # every object under the prefix, or the object itself
+            total += sum(entry.get("size") or 0 for entry in path.fs.find(path.path, detail=True).values())
+            continue
         if path.is_file():
             total += path.stat().st_size
         for folder, _, files in os.walk(path):
@@ -55,18 +61,26 @@ class _Checker:
 
     def __init__(self, workspace: Workspace):
         self.workspace = workspace
-        self.hashes: dict[Path, str] = {}
+        self.hashes: dict[Location, str] = {}
 
     @staticmethod
-    def here(path: str, folder: Path, meta: dict) -> Path:
+    def here(path: str, folder: Location, meta: dict) -> Location:
         """A recorded path; one under the stage's root then is found where that root is now, from the
         artifact folder's place under it (the root and folder as they were are in the `_meta.json`)."""
         made_in, made_at = meta.get("root"), meta.get("folder")
+        if is_remote(folder):
+            return _here_on_store(path, folder, made_in, made_at)
         if made_in and made_at and (path == made_in or path.startswith(made_in.rstrip(os.sep) + os.sep)):
             return Path(os.path.normpath(folder / os.path.relpath(made_in, made_at) / os.path.relpath(path, made_in)))
-        return Path(path)
+        return location(path)
 
-    def files(self, folder: Path, meta: dict) -> tuple[list[str], list[str]]:
+    def inside(self, path: Location) -> bool:
+        root = self.workspace.root
+        if is_remote(root) or is_remote(path):
+            return is_remote(path) and str(path).startswith(str(root).rstrip("/") + "/")
+        return path.resolve().is_relative_to(root.resolve())
+
+    def files(self, folder: Location, meta: dict) -> tuple[list[str], list[str]]:
         """(changed, gone) among the file fingerprints of a `_meta.json`'s inputs and model files; `gone`
     holds source files no longer on disk (a workspace file gone counts as changed)."""
         prints = [item for item in meta.get("inputs", []) if isinstance(item, dict) and "sha256" in item]
@@ -79,7 +93,7 @@ class _Checker:
             path = self.here(item["path"], folder, meta)
             if not path.is_file():
                 # A workspace file gone was rebuilt or removed; a source file gone is only noted.
-                inside = path.resolve().is_relative_to(self.workspace.root.resolve())
+                inside = self.inside(path)
                 (changed if inside else gone).append(f"{path} (gone)" if inside else str(path))
                 continue
             if path not in self.hashes:
@@ -94,19 +108,37 @@ class _Checker:
                 if (_read_json(self.workspace.root / name / META_FILE) or {}).get("key") != key]
 
 
+def _below(path: str, root: str) -> str | None:
+    """PATH relative to ROOT (URLs or posix paths), or None when it is not under it."""
+    root = root.rstrip("/")
+    return path[len(root):].lstrip("/") if path == root or path.startswith(root + "/") else None
+
+
+def _here_on_store(path: str, folder: Location, made_in: str | None, made_at: str | None) -> Location:
+    """`_Checker.here` for a stored artifact folder: URLs have no `..` to normalize, so the root now is
+    FOLDER less as many parts as the folder was below the root then."""
+    inner, depth = _below(path, made_in or ""), _below(made_at or "", made_in or "")
+    if not made_in or inner is None or depth is None:
+        return location(path)
+    root = folder
+    for _ in posixpath.normpath(depth).split("/") if depth else []:
+        root = root.parent
+    return root / inner if inner else root
+
+
 def _state(changed: list[str], gone: list[str]) -> tuple[str, str]:
     if changed:
         return STALE, f"changed since: {changed[0]}" + (f" and {len(changed) - 1} more" if len(changed) > 1 else "")
     return CURRENT, f"{len(gone)} input(s) no longer on disk, e.g. {gone[0]}" if gone else ""
 
 
-def _stage_folders(root: Path, pattern: str) -> Iterator[Path]:
+def _stage_folders(root: Location, pattern: str) -> Iterator[Location]:
     """Artifact folders matching `pattern` that a stage finished or started."""
     found = {path.parent for marker in (META_FILE, RUN_FILE) for path in root.glob(f"{pattern}/{marker}")}
     return iter(sorted(found))
 
 
-def _stage_artifact(checker: _Checker, kind: str, folder: Path, model: str,
+def _stage_artifact(checker: _Checker, kind: str, folder: Location, model: str,
                     upstream: Callable[[dict], dict[str, str]] | None = None) -> ArtifactStatus:
     name = folder.relative_to(checker.workspace.root).as_posix()
     meta = _read_json(folder / META_FILE)
@@ -175,12 +207,14 @@ def _models(checker: _Checker) -> Iterator[ArtifactStatus]:
                              str(made_with), CURRENT, "", _size(config_path.parent))
 
 
-def workspace_status(workspace: str | Path) -> list[ArtifactStatus]:
+def workspace_status(workspace: str | Location) -> list[ArtifactStatus]:
     """Every artifact of the workspace, in layout order (corpora, vocab, vectors, features, styles, models,
     indexes, stories)."""
     ws = Workspace(workspace)
     if not ws.root.is_dir():
-        raise FileNotFoundError(f"--workspace {ws.root} is not a folder")
+        raise FileNotFoundError(f"--workspace {ws.root} " + (
+            "holds no objects: check the URL and the AWS_* settings of the store" if is_remote(ws.root)
+            else "is not a folder"))
     checker = _Checker(ws)
     found = [_stage_artifact(checker, "corpus", folder, "") for folder in _stage_folders(ws.root, f"{CORPORA}/*/*")]
     found += _vocabularies(checker)

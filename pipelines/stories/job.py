@@ -19,7 +19,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import apache_beam as beam
@@ -29,7 +29,7 @@ from data_schemas import stories as st
 from data_schemas.atomic import write_text_atomic
 from data_schemas.features import IMAGE_ID, PATH
 from data_schemas.rejects import reject_row
-from data_schemas.storage import Location, location, stored_name
+from data_schemas.storage import Location, location, on_this_machine, stored_name
 from data_schemas.workspace import Workspace
 from model.cnn.image_loading import DEFAULT_MAX_PIXELS
 from model.cnn.registry import image_model_spec, resolve_weights
@@ -168,7 +168,11 @@ class TellStories(beam.DoFn):
         self.models, self.params, self.device = models, params, device
 
     def setup(self) -> None:
-        self.teller = Storyteller(self.models, self.params, self.device)
+        # On a worker elsewhere, stored models the driver copied into its cache are copied here too.
+        models = replace(self.models, vse_dir=on_this_machine(self.models.vse_dir),
+                         decoder_dir=on_this_machine(self.models.decoder_dir),
+                         encoder_dir=on_this_machine(self.models.encoder_dir))
+        self.teller = Storyteller(models, self.params, self.device)
 
     def process(self, batch: Sequence[tuple]) -> Iterator[Chunk]:
         keys = [key for key, _ in batch]

@@ -86,17 +86,21 @@ class Workspace:
     def rejects(self, stage: str, *names: str) -> Location:
         return self.root.joinpath(REJECTS, check_name("stage", stage), *(check_name("name", n) for n in names))
 
-    def resolve_model(self, model: str | Location, flag: str = "model") -> Path:
+    def find_model(self, model: str | Location, flag: str = "model") -> Location:
         """The one way a model is named: a model folder (holding config.json) given as a path or URL, or the
-        id of one under `models/`. A FileNotFoundError says where it looked. A model on an object store is
-        copied once into the local cache (`data_schemas.storage.local_copy`), since torch reads local files:
-        the folder returned is always on this machine."""
+        id of one under `models/`; where it lives, on disk or on a store. A FileNotFoundError says where it
+        looked."""
         path = location(model)
         if (path / MODEL_CONFIG).is_file():
-            return local_copy(path, leave_out=(MODEL_CHECKPOINT,))
+            return path
         if is_remote(path) or path.name != str(model) or str(model) in ("", ".", ".."):
             raise FileNotFoundError(f"--{flag} {model}: not a model folder (no {MODEL_CONFIG} in it)")
         under_models = self.model(str(model))
         if (under_models / MODEL_CONFIG).is_file():
-            return local_copy(under_models, leave_out=(MODEL_CHECKPOINT,))
+            return under_models
         raise FileNotFoundError(f"--{flag} {model!r} is neither a model folder nor a model under {self.models()}")
+
+    def resolve_model(self, model: str | Location, flag: str = "model") -> Path:
+        """`find_model`'s folder on this machine: a model on an object store is copied once into the local
+        cache (`data_schemas.storage.local_copy`), since torch reads local files."""
+        return local_copy(self.find_model(model, flag), leave_out=(MODEL_CHECKPOINT,))

@@ -6,10 +6,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flows.cli.parser import add_dry_run, later
+from flows.cli.parser import add_dry_run, later, workspace_location
 from flows.cli.report import table
 
 if TYPE_CHECKING:
@@ -30,8 +29,9 @@ def register(commands: argparse._SubParsersAction, trains: argparse._SubParsersA
 
 
 def _add_decode_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--decoder", type=Path, required=True, help="decoder model directory")
-    p.add_argument("--vectors", type=Path, required=True, help="(N, dim_ctx) float .npy, one vector per row")
+    p.add_argument("--decoder", type=workspace_location, required=True, help="decoder model directory (or its URL)")
+    p.add_argument("--vectors", type=workspace_location, required=True,
+                   help="(N, dim_ctx) float .npy, one vector per row (a path or a URL)")
     add_search_arguments(p)
     p.add_argument("--lyric", action="store_true",
                    help="the original's lyric layout: a line per ','-separated piece (on stdout, a blank line "
@@ -39,7 +39,8 @@ def _add_decode_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="where to decode (auto: CUDA when there is one)")
     p.add_argument("--batch-size", type=int, default=32, help="rows decoded together (all their beams in one step)")
-    p.add_argument("--out", type=Path, help="output .jsonl (written atomically); default: texts on stdout")
+    p.add_argument("--out", type=workspace_location,
+                   help="output .jsonl, a path or a URL (written atomically); default: texts on stdout")
     add_dry_run(p)
     p.set_defaults(run=run_decode)
 

@@ -170,6 +170,9 @@ def transient_failure(task: Task, task_run: TaskRun, state: State) -> bool:
 
 STAGE_TASK: dict[str, Any] = {
     "persist_result": True,
+    # JSON, not Prefect's default pickle: a result record read back (from WS/.prefect or a shared store)
+    # can never run code; a StageSummary round-trips as itself.
+    "result_serializer": "json",
     "retries": 2,
     "retry_delay_seconds": [10, 60],
     "retry_condition_fn": transient_failure,

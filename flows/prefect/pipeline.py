@@ -220,7 +220,8 @@ def _stages(run: Subflows | CacheLookups, workspace: Location, novels: list[Corp
 
 def _record_story_defaults(workspace: Location, story: StoryModelNames, params: StoryParams) -> None:
     """WS/defaults.json: `storyteller stories` given only images, workspace and out tells stories as this run."""
-    folders = {"decoder": Workspace(workspace).resolve_model(story.decoder, "decoder"), "index": story.index,
+    # Where the decoder lives (on the store for a stored workspace), never this machine's cached copy of it.
+    folders = {"decoder": Workspace(workspace).find_model(story.decoder, "decoder"), "index": story.index,
                "encoder": story.encoder}
     write_defaults(workspace, story_defaults(workspace, folders, params, story.cnn, story.cnn_weights))
 

@@ -7,8 +7,9 @@ same store, through Prefect's fsspec-backed `RemoteFileSystem`: cache keys hold 
 content fingerprints, never a host's paths, so a worker on any host that reaches the store answers from
 what another host computed. Prefect's own database cannot live there (SQLite needs a local file): the CLI
 keeps PREFECT_HOME on local disk, and several hosts share one Prefect server instead (flows.prefect.serve).
-Anyone who may write to the store may write these records, which Prefect may unpickle: grant write access
-to the store only to the hosts that run the pipeline, as for a workspace folder.
+Our records are JSON (flows.prefect.cache), but Prefect reads a record with the serializer the record names,
+so one planted by anyone who may write to the store could name pickle: grant write access to the store only
+to the hosts that run the pipeline, as for a workspace folder.
 """
 
 import hashlib

@@ -180,7 +180,8 @@ def test_combine_globally_of_nothing_is_its_default(cluster, tmp_path):
 
 
 def where_it_ran(_) -> str:
-    time.sleep(0.2)  # long enough for the scheduler to hand the other worker some
+    # Long enough that the idle worker steals some: the dealt partitions start where their data is.
+    time.sleep(1.0)
     return distributed.get_worker().address
 
 

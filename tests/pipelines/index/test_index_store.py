@@ -56,7 +56,8 @@ def cache(tmp_path, monkeypatch):
 
 
 def copies(cache) -> dict:
-    return {path.name: path.stat().st_mtime_ns for path in cache.rglob("*") if path.is_file()}
+    """Each cached copy (CACHE/store/VERSION/s3/...) and its modification time."""
+    return {path.relative_to(cache).as_posix(): path.stat().st_mtime_ns for path in cache.rglob("*") if path.is_file()}
 
 
 def test_the_stored_index_holds_what_the_one_on_disk_holds_and_a_rerun_writes_nothing(built):
@@ -85,14 +86,14 @@ def test_a_stored_index_is_fetched_once_per_version(built, cache):
     report = index.run(vse_dir, ["caps"], workspaces["store"], name="versions", beam_args=IN_PROCESS)
     first = CaptionIndex(find_index(workspaces["store"], "versions"))
     fetched = copies(cache)
-    assert sorted(name.split("-", 1)[1] for name in fetched) == [index.INDEX_FILE, index.ID_MAP_FILE]
+    assert sorted(name.rsplit("/", 1)[1] for name in fetched) == [index.INDEX_FILE, index.ID_MAP_FILE]
     second = CaptionIndex(find_index(workspaces["disk"], str(report.folder)))  # by URL: the same copies, untouched
     assert copies(cache) == fetched and second.id_map.equals(first.id_map)
     index.run(vse_dir, ["caps"], workspaces["store"], index.IndexParams(factory="HNSW32"), name="versions",
               beam_args=IN_PROCESS)
     rebuilt = CaptionIndex(str(report.folder))
     assert rebuilt.meta["index"]["kind"] == "hnsw" and rebuilt.index.hnsw.efSearch == rebuilt.meta["index"]["ef_search"]
-    new = [name.split("-", 1)[1] for name in set(copies(cache)) - set(fetched)]
+    new = [name.rsplit("/", 1)[1] for name in set(copies(cache)) - set(fetched)]
     assert index.INDEX_FILE in new and all(copies(cache)[name] == time for name, time in fetched.items())
 
 

@@ -32,9 +32,10 @@ LOCAL: list[str] = []  # the default local runner
 
 
 def split_captions(source: Path, out: Path, files: int, limit: int) -> str:
-    """`limit` captions of a Flickr8k-style CSV in `files` CSV files (one shard each): a glob of them."""
+    """`limit` captions of a Flickr8k-style CSV in `files` CSV files (one shard each): a glob of them. The
+    captions repeat when `limit` is more than the file holds (speed does not depend on which they are)."""
     header, *lines = source.read_text().splitlines()
-    lines = lines[:limit]
+    lines = (lines * -(-limit // len(lines)))[:limit]
     out.mkdir(parents=True, exist_ok=True)
     per = -(-len(lines) // files)
     for number in range(files):
@@ -126,9 +127,10 @@ def main() -> None:
     parser.add_argument("--vse", type=Path, default=Path("trained/vse-flickr8k-1000"), help="VSE of the caption index")
     parser.add_argument("--demo", type=Path, default=Path("workspace/demo"), help="a workspace whose styles/ to use")
     parser.add_argument("--style", default="romance", help="style of the stories")
-    parser.add_argument("--captions", type=int, default=5000, help="captions to encode (default 5000)")
+    parser.add_argument("--captions", type=int, default=40000,
+                        help="captions to encode, Flickr8k's 5,000 repeated as needed (default 40000)")
     parser.add_argument("--shards", type=int, default=8, help="caption files, one shard each (default 8)")
-    parser.add_argument("--photos", type=int, default=16, help="photos to tell stories of (default 16; 0 skips)")
+    parser.add_argument("--photos", type=int, default=64, help="photos to tell stories of (default 64; 0 skips)")
     parser.add_argument("--workers", type=int, default=2, help="Dask worker processes (default 2)")
     parser.add_argument("--s3", help="a real s3://bucket/prefix to use instead of a moto server (AWS_* set)")
     args = parser.parse_args()

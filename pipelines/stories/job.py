@@ -74,16 +74,16 @@ class StoriesReport:
     gallery: Location | None
 
 
-def _encoder_dir(workspace: Location, encoder: str | Path, decoder_dir: Path, given: bool) -> Path:
-    """The encoder folder; the one a decoder's config names is also looked for beside the decoder
-    (shipped models sit together in one folder, outside any workspace)."""
+def _encoder_dir(workspace: Location, encoder: str | Path, decoder_at: Location, given: bool) -> Path:
+    """The encoder folder; the one a decoder's config names is also looked for beside the decoder, on disk
+    or on the store (shipped models sit together in one folder, outside any workspace)."""
     try:
         return Path(os.path.abspath(Workspace(workspace).resolve_model(encoder, "encoder")))
     except FileNotFoundError:
-        sibling = decoder_dir.parent / str(encoder)
+        sibling = decoder_at.parent / str(encoder)
         if given or not sibling.is_dir():
             raise
-        return Path(os.path.abspath(sibling))
+        return Path(os.path.abspath(Workspace(workspace).resolve_model(sibling, "encoder")))
 
 
 def resolve_models(workspace: Location, decoder: str | Path, index_name: str | Path | None, encoder: str | None,
@@ -97,7 +97,8 @@ def resolve_models(workspace: Location, decoder: str | Path, index_name: str | P
     if not encoder_id:
         raise ValueError(f"{decoder_dir} does not say which skip-thought encoder made its training vectors: "
                          "pass --encoder MODEL (the one whose style vectors and caption vectors to use)")
-    encoder_dir = _encoder_dir(workspace, encoder_id, decoder_dir, given=encoder is not None)
+    decoder_at = Workspace(workspace).find_model(decoder, "decoder")  # where it lives: its siblings are there
+    encoder_dir = _encoder_dir(workspace, encoder_id, decoder_at, given=encoder is not None)
     check_model_dir(encoder_dir, (SKIPTHOUGHT, VSE))
     check_context_size(text_model_spec(encoder_dir).output_dim, f"the encoder {encoder_dir}", decoder_dir,
                        config.dim_ctx)

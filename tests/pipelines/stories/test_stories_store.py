@@ -136,3 +136,19 @@ def test_a_collection_on_the_store_merges_its_runs_and_settles_old_rejects(on_st
     for began, settled in ((uploaded + 10**10, {str(photo)}), (uploaded - 10**10, set())):
         write_json_atomic(run / collection.STARTED_FILE, {"began_ns": began, "images": 7})
         assert collection.settled_rejects(out) == settled  # retried only when written since its run began
+
+
+def test_shipped_models_on_the_store_are_found_together(on_disk, s3_bucket):
+    """A decoder given by URL, outside the workspace, finds its encoder beside it on the store (as shipped
+    models sit together in one folder), each copied into the local cache."""
+    workspace, _ = on_disk
+    shipped = location(f"{s3_bucket}/shipped-{uuid.uuid4().hex[:6]}")
+    models = sorted(path.name for path in (workspace / "models").iterdir())
+    for name in models:
+        upload_folder(workspace / "models" / name, shipped / name)
+    bare = location(f"{s3_bucket}/bare-{uuid.uuid4().hex[:6]}")  # a workspace with no models of its own
+    for folder in ("index", "styles"):
+        upload_folder(workspace / folder, bare / folder)
+    found = stories.resolve_models(bare, str(shipped / "dec"), None, None, None, None)
+    assert found.encoder_dir.name in models and found.encoder_dir.is_dir()
+    assert str(found.encoder_dir) != str(workspace / "models" / found.encoder_dir.name)  # a cached copy

@@ -58,7 +58,7 @@ def _count_rows(folder: Location) -> int:
     return sum(parquet_metadata(path).num_rows for path in shard_paths(folder))
 
 
-def _check_owner(stage: Stage, rejects: Location | None) -> None:
+def check_owner(stage: Stage, rejects: Location | None) -> None:
     """Two runs with other inputs writing one artifact at once would leave a mix of their shards: the shards
     carry their run's key, and a run finishes only when every shard and the run marker are its own."""
     others = sorted(shard_runs(rejects) - {stage.key}) if rejects is not None else []
@@ -136,7 +136,7 @@ def run_planned_stage(
         stats.update(summary["stats"])
     rows = {label: _count_rows(folder) for label, folder in outputs.items()}
     if start is not StageStart.DONE:
-        _check_owner(stage, outputs.get("rejects"))
+        check_owner(stage, outputs.get("rejects"))
         sources = {s["source"]: {"stats": s["stats"], **s["info"]} for s in summaries}
         stage.finish({folder: {"inputs": inputs, "params": params, "shards": len(tasks), "rows": rows[label],
                                "stats": dict(stats), "sources": sources} for label, folder in outputs.items()})

@@ -120,3 +120,27 @@ def test_a_worker_without_the_drivers_copy_makes_its_own(s3_workspace, monkeypat
     here = on_this_machine(str(driver_copy))
     assert here.is_relative_to(tmp_path / "worker") and (here / "config.json").read_text() == "{}"
     assert on_this_machine(here) == here
+
+
+def test_a_run_does_not_mark_an_artifact_another_run_wrote_into_finished(s3_workspace):
+    """Two runs with other inputs writing one stored artifact at once: the one whose shards or run marker are
+    not all its own refuses to write `_meta.json`, so no mix of the two is ever marked finished."""
+    from pipelines.core.manifest import Stage
+    from pipelines.core.sharded_job import RUN_METADATA_KEY
+    from pipelines.core.stage_run import check_owner
+
+    root = location(s3_workspace)
+    data, rejects = root / "corpora" / "c" / "captions", root / "rejects" / "captions" / "c"
+    stage = Stage("corpus-captions", "mine", (data, rejects), root)
+    for folder in stage.outputs:
+        write_json_atomic(folder / RUN_FILE, {"key": "mine"})
+    empty = pa.table({"x": pa.array([], pa.int64())})
+    write_table_atomic(empty, rejects / "part-00000-of-00002.parquet", {RUN_METADATA_KEY: b"mine"})
+    check_owner(stage, rejects)  # all its own: fine
+    write_table_atomic(empty, rejects / "part-00001-of-00002.parquet", {RUN_METADATA_KEY: b"theirs"})
+    with pytest.raises(RuntimeError, match="another run"):
+        check_owner(stage, rejects)
+    write_table_atomic(empty, rejects / "part-00001-of-00002.parquet", {RUN_METADATA_KEY: b"mine"})
+    write_json_atomic(data / RUN_FILE, {"key": "theirs"})  # the other run started afresh meanwhile
+    with pytest.raises(RuntimeError, match="another run"):
+        check_owner(stage, rejects)

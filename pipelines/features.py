@@ -32,7 +32,7 @@ from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerTensor
 
 from data_schemas.features import features_table
 from data_schemas.rejects import reject_row
-from data_schemas.storage import Location, is_url, local_copy, location
+from data_schemas.storage import Location, is_url, local_copy, location, on_this_machine
 from data_schemas.workspace import Workspace
 from model.cnn import image_loading
 from model.cnn import registry as image_models
@@ -260,7 +260,8 @@ class StoredWeightsHandler(PytorchModelHandlerTensor):
         self.weights = weights
 
     def load_model(self) -> torch.nn.Module:
-        self.update_model_path(str(local_copy(location(self.weights))))
+        # A URL is copied here; a driver's cached copy that this machine lacks is copied again from the store.
+        self.update_model_path(str(on_this_machine(local_copy(location(self.weights)))))
         return super().load_model()
 
 

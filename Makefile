@@ -7,7 +7,7 @@ SHARED ?= ../shared
 DEMO_WS ?= workspace/demo
 DEMO_PHOTOS ?= 96
 
-.PHONY: install test test-fast bench bench-retrieval demo models lint clean browser
+.PHONY: install test test-fast bench bench-retrieval bench-scale demo models lint clean browser
 
 install: $(STAMP)
 
@@ -53,6 +53,11 @@ bench: install
 bench-retrieval: install
 	$(BIN)/storyteller train vse --features flickr8k_1000 --captions flickr8k_1000 --workspace $(MODELS_WS) --recipe vse-flickr8k-800 --name vse-flickr8k-800
 	$(BIN)/python bench/retrieval.py --vse $(HELD_OUT_VSE) --zero-shot trained/zero-shot-efficientnet-lite0 --workspace $(MODELS_WS)
+
+# Encode and stories jobs: local runner vs a local Dask cluster, disk vs an S3 workspace (a moto server here);
+# the stories half uses the styles `make demo` leaves in $(DEMO_WS).
+bench-scale: install
+	$(BIN)/python bench/scale.py --shared $(SHARED)/data --demo $(DEMO_WS)
 
 # The end-to-end flow on the shared data with the shipped models (trained/): under 15 minutes on 2 cores.
 demo: install

@@ -142,9 +142,14 @@ def _listing(path: Location, leave_out: tuple[str, ...] = ()) -> list[dict]:
     found = {name: entry for name, entry in found.items() if name.rsplit("/", 1)[-1] not in leave_out}
     if not found:
         raise FileNotFoundError(f"{path} holds no files")
-    return [{"name": name[len(path.path):], "size": entry.get("size"),
-             "version": str(entry.get("ETag") or entry.get("etag") or entry.get("mtime") or entry.get("LastModified"))}
+    return [{"name": name[len(path.path):], "size": entry.get("size"), "version": object_version(entry)}
             for name, entry in sorted(found.items())]
+
+
+def object_version(entry: dict) -> str:
+    """What changes when a stored object is rewritten, from its fsspec listing entry: the ETag where the store
+    gives one, else its modification time."""
+    return str(entry.get("ETag") or entry.get("etag") or entry.get("mtime") or entry.get("LastModified"))
 
 
 def local_copy(path: Location, leave_out: tuple[str, ...] = ()) -> Path:
@@ -195,8 +200,3 @@ def on_this_machine(path: str | os.PathLike) -> Path:
                                 "copied from an older version): rerun to use the new one")
     return copy
 
-
-def stored_name(path: Location) -> str:
-    """The name `path` stands for: a local copy made by `local_copy` keeps the name of the stored file or
-    folder it copies, so a model keeps its id wherever it is read."""
-    return path.name

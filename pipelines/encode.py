@@ -35,10 +35,9 @@ from data_schemas.storage import (
     parquet_schema,
     read_parquet,
     remove_tree,
-    stored_name,
 )
 from data_schemas.vectors import vectors_table
-from data_schemas.workspace import Workspace
+from data_schemas.workspace import MODEL_CHECKPOINT, Workspace
 from model.device import beam_device
 from model.families import SKIPTHOUGHT, VSE
 from model.folder_check import check_model_dir
@@ -222,7 +221,7 @@ def build_encode(pipeline: beam.Pipeline, tasks: list[ShardTask], params: Encode
 def model_id(model_dir: str | Location) -> str:
     """The model's id, its folder's name: the stored folder's for a URL or for a local copy of one."""
     path = location(model_dir)
-    return stored_name(path if is_remote(path) else path.resolve())
+    return (path if is_remote(path) else path.resolve()).name
 
 
 def local_model(params: EncodeParams) -> EncodeParams:
@@ -231,7 +230,7 @@ def local_model(params: EncodeParams) -> EncodeParams:
     folder = location(params.model_dir)
     if is_remote(folder) and not folder.is_dir():
         raise FileNotFoundError(f"model folder {folder} does not exist")
-    return replace(params, model_dir=str(local_copy(folder)))
+    return replace(params, model_dir=str(local_copy(folder, leave_out=(MODEL_CHECKPOINT,))))
 
 
 def output_folders(workspace: str | Location, model: str, corpus: str, kind: str) -> dict[str, Location]:

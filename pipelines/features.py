@@ -32,7 +32,7 @@ from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerTensor
 
 from data_schemas.features import features_table
 from data_schemas.rejects import reject_row
-from data_schemas.storage import Location, is_url, local_copy, location, on_this_machine
+from data_schemas.storage import Location, is_url, local_copy, location, object_version, on_this_machine
 from data_schemas.workspace import Workspace
 from model.cnn import image_loading
 from model.cnn import registry as image_models
@@ -193,8 +193,7 @@ def stored_versions(urls: list[str]) -> dict[str, str]:
         for url in inside:
             entry = listed.get(location(url).path)
             if entry and entry.get("type") == "file":
-                version = entry.get("ETag") or entry.get("mtime") or entry.get("LastModified")
-                versions[url] = f"{entry.get('size')}\t{version}"
+                versions[url] = f"{entry.get('size')}\t{object_version(entry)}"
     return versions
 
 

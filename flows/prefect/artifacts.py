@@ -17,7 +17,7 @@ from prefect.context import TaskRunContext
 
 from data_schemas import stories as st
 from data_schemas.features import IMAGE_ID
-from data_schemas.storage import Location, location, stored_name
+from data_schemas.storage import Location, location
 from flows.prefect.cache import UP_TO_DATE, StageSummary
 from pipelines.style.files import cosines_to_others, list_styles, read_style
 
@@ -51,7 +51,7 @@ def publish_summary(flow_name: str, summaries: list[StageSummary]) -> UUID:
 
 def style_rows(workspace: Location, encoder: str) -> list[dict]:
     """One row per style of the encoder: where it came from, what it averages, its size and norm."""
-    rows, encoder_id = [], stored_name(location(encoder))
+    rows, encoder_id = [], location(encoder).name
     for name in list_styles(workspace, encoder):
         found = read_style(workspace, encoder, name)
         meta = found.meta
@@ -66,7 +66,7 @@ def style_rows(workspace: Location, encoder: str) -> list[dict]:
 
 def publish_styles(workspace: str | Location, encoder: str) -> UUID:
     """ENCODER: an id, a model folder, or the local copy of a stored one (named by the stored folder)."""
-    encoder_id = stored_name(location(encoder))
+    encoder_id = location(encoder).name
     return create_table_artifact(style_rows(location(workspace), encoder), key=artifact_key("styles", encoder_id),
                                  description=f"style vectors of encoder {encoder_id}")
 

@@ -20,7 +20,7 @@ from data_schemas import index as ix
 from data_schemas.rejects import reject_row
 from data_schemas.shards import write_table_atomic
 from data_schemas.storage import Location, local_copy, location
-from data_schemas.workspace import Workspace
+from data_schemas.workspace import MODEL_CHECKPOINT, Workspace
 from model.cnn.registry import IMAGE_MODELS, image_model_spec
 from model.device import torch_device
 from model.vse.api import VSEEncoder
@@ -72,7 +72,7 @@ def find_vse(index: CaptionIndex, workspace: str | Location | None) -> Path:
     for folder in candidates:
         if not (folder / weights_file.name).is_file():
             continue
-        copy = local_copy(folder)
+        copy = local_copy(folder, leave_out=(MODEL_CHECKPOINT,))
         if file_fingerprint(copy / weights_file.name)["sha256"] == built_with["sha256"]:
             return copy
     raise FileNotFoundError(f"the VSE model that built {index.folder} ({built_with['path']}, sha256 "

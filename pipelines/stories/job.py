@@ -29,7 +29,7 @@ from data_schemas import stories as st
 from data_schemas.atomic import write_text_atomic
 from data_schemas.features import IMAGE_ID, PATH
 from data_schemas.rejects import reject_row
-from data_schemas.storage import Location, location, on_this_machine, stored_name
+from data_schemas.storage import Location, location, on_this_machine
 from data_schemas.workspace import Workspace
 from model.cnn.image_loading import DEFAULT_MAX_PIXELS
 from model.cnn.registry import image_model_spec, resolve_weights
@@ -106,7 +106,7 @@ def resolve_models(workspace: Location, decoder: str | Path, index_name: str | P
     vse_dir = find_vse(CaptionIndex(index_folder), workspace)
     check_model_dir(vse_dir, (VSE,))
     return StoryModels(location(workspace), index_folder, vse_dir, choose_cnn(vse_dir, cnn), cnn_weights,
-                       stored_name(encoder_dir), decoder_dir, encoder_dir)
+                       encoder_dir.name, decoder_dir, encoder_dir)
 
 
 def _only_index(workspace: Location) -> Location:
@@ -134,8 +134,8 @@ def run_identity(models: StoryModels, params: StoryParams) -> dict:
     return {st.STYLE: params.style, st.CAPTION_STYLE: params.caption_style, st.K: params.k,
             st.BEAM_WIDTH: search.beam_width, st.SEARCH: search.mode, **sampling,
             st.TOPIC_BONUS: params.topics.bonus, st.TOPIC_CAPTIONS: params.topics.captions,
-            st.DECODER: stored_name(models.decoder_dir), st.ENCODER: models.encoder_id,
-            st.VSE: stored_name(models.vse_dir),
+            st.DECODER: models.decoder_dir.name, st.ENCODER: models.encoder_id,
+            st.VSE: models.vse_dir.name,
             st.RETRIEVAL: read_vse_config(models.vse_dir).kind,
             st.INDEX: f"{models.index_folder.parent.name}/{models.index_folder.name}", st.CNN: models.cnn}
 

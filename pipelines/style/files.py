@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from data_schemas.atomic import atomic_path, write_json_atomic
-from data_schemas.storage import Location, is_remote, local_copy, location, remove_tree, stored_name
+from data_schemas.storage import Location, is_remote, local_copy, location, remove_tree
 from data_schemas.workspace import MODEL_CONFIG, Workspace, check_name
 
 UNCHANGED, INCREMENTAL, FULL = "unchanged", "incremental", "full"
@@ -60,7 +60,7 @@ def resolve_encoder(workspace: str | Location, encoder: str | Location) -> tuple
     stored one is copied once into the cache (`data_schemas.storage.local_copy`)."""
     path = location(encoder)
     if (path / MODEL_CONFIG).is_file():
-        return stored_name(path if is_remote(path) else path.resolve()), local_copy(path)
+        return (path if is_remote(path) else path.resolve()).name, local_copy(path)
     if is_remote(path) or path.name != str(encoder):
         raise ValueError(f"--encoder {encoder}: not a model directory (no {MODEL_CONFIG} in it)")
     under_models = Workspace(workspace).model(str(encoder))  # styles imported from the release need no model folder
@@ -155,7 +155,7 @@ def plan_update(previous: dict | None, params: dict, inputs: list[dict]) -> Upda
 
 def read_style(workspace: str | Location, encoder: str, name: str) -> Style:
     """A style vector and its json; errors name the missing file and the command that builds it."""
-    encoder = stored_name(location(encoder))
+    encoder = location(encoder).name
     paths = style_paths(workspace, encoder, name)
     meta = read_meta(workspace, encoder, name)
     if meta is None or not paths.vector.is_file():
@@ -175,7 +175,7 @@ def read_style(workspace: str | Location, encoder: str, name: str) -> Style:
 
 def list_styles(workspace: str | Location, encoder: str) -> list[str]:
     """Names of the styles stored for an encoder, sorted."""
-    folder = Workspace(workspace).styles(stored_name(location(encoder)))
+    folder = Workspace(workspace).styles(location(encoder).name)
     if not folder.is_dir():
         return []
     return sorted(path.stem for path in folder.glob("*.json") if not path.name.startswith("."))
